@@ -1,0 +1,192 @@
+"""`diffrep`: the subcommands that the Snakemake rules and DVC stages call."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from diffrep import config as cfgmod
+from diffrep.io import atomic_path, write_text
+
+
+def cmd_resolve(args) -> None:
+    """Validate a profile and write the resolved parameters."""
+    cfg = cfgmod.load(args.profile)
+    if args.out:
+        cfgmod.dump(cfg, args.out)
+    else:
+        sys.stdout.write(json.dumps(cfgmod.to_dict(cfg), indent=2) + "\n")
+
+
+def cmd_prepare(args) -> None:
+    from diffrep import data
+
+    cfg = cfgmod.load(args.config)
+    out = Path(args.out)
+    data.prepare(args.dataset, _dataset(cfg, args.dataset), out)
+    cfgmod.dump(cfg, out / "config.yaml")
+
+
+def _dataset(cfg, name: str):
+    if name not in cfg.datasets:
+        raise cfgmod.ConfigError(f"dataset {name!r} is not defined in the parameters (defined: {sorted(cfg.datasets)})")
+    return cfg.datasets[name]
+
+
+def cmd_train(args) -> None:
+    from diffrep import data
+    from diffrep.methods.drl import RunSpec, train_run
+
+    cfg = cfgmod.load(args.config)
+    _dataset(cfg, args.dataset)
+    torch.set_num_threads(args.threads or cfg.train.threads)
+    seed = args.seed if args.seed is not None else getattr(cfg.experiments, args.experiment).__dict__.get("seed", 0)
+    spec = RunSpec(args.dataset, args.experiment, args.method, args.scheme, args.t, seed, args.init, args.freeze_encoder)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfgmod.dump(cfg, out / "config.yaml")
+    x_train, _ = data.load(args.data, "train")
+    train_run(cfg, spec, x_train, out)
+
+
+def cmd_encode(args) -> None:
+    """Codes of the training and test images; for E(x0, t) one set per t of the few-shot grid."""
+    from dataclasses import asdict
+
+    from diffrep import data
+    from diffrep.evaluate.representation import encode
+    from diffrep.methods.drl import load_model
+
+    torch.set_num_threads(args.threads)
+    model, spec, cfg = load_model(args.model)
+    ts = cfg.experiments.fewshot.t if getattr(model.encoder, "time_conditioned", False) else [None]
+    arrays = {"t": np.array([np.nan if t is None else t for t in ts]), "spec": np.array(json.dumps(asdict(spec)))}
+    for split in ("train", "test"):
+        x, y = data.load(args.data, split)
+        arrays[f"codes_{split}"] = np.stack([encode(model, x, t) for t in ts])
+        arrays[f"y_{split}"] = y.numpy()
+    with atomic_path(args.out) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def cmd_silhouette(args) -> None:
+    from diffrep.evaluate.representation import silhouette
+
+    rows = []
+    for path in args.codes:
+        z = np.load(path)
+        spec = json.loads(str(z["spec"]))
+        rows.append({**spec, "silhouette": silhouette(z["codes_test"][0], z["y_test"]), "codes": str(path)})
+    _write_csv(pd.DataFrame(rows), args.out)
+
+
+def cmd_fewshot(args) -> None:
+    from diffrep.evaluate.representation import fewshot_accuracy, labelled_subset
+
+    cfg = cfgmod.load(args.config)
+    fs = cfg.experiments.fewshot
+    rows = []
+    for path in args.codes:
+        z = np.load(path)
+        spec = json.loads(str(z["spec"]))
+        for n in fs.labels:
+            rng = np.random.default_rng(fs.seed)
+            for draw in range(fs.draws):
+                idx = labelled_subset(z["y_train"], n, rng)
+                for k, t in enumerate(z["t"]):
+                    acc = fewshot_accuracy(z["codes_train"][k], z["y_train"], z["codes_test"][k], z["y_test"], idx)
+                    rows.append({"method": spec["method"], "t": None if np.isnan(t) else float(t),
+                                 "labels": n, "draw": draw, "accuracy": acc})
+    _write_csv(pd.DataFrame(rows), args.out)
+
+
+def _write_csv(df: pd.DataFrame, path: str) -> None:
+    write_text(path, df.to_csv(index=False))
+
+
+def cmd_report(args) -> None:
+    from diffrep.report.render import render_report
+
+    cfg = cfgmod.load(args.config)
+    render_report(cfg, Path(args.results), Path(args.out), Path(args.figures))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="diffrep", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("resolve", help="validate a profile and print or write the resolved parameters")
+    s.add_argument("profile")
+    s.add_argument("-o", "--out")
+    s.set_defaults(func=cmd_resolve)
+
+    s = sub.add_parser("prepare", help="prepare a dataset into versioned train/test files")
+    _common(s, config=True, out=True)
+    s.add_argument("--dataset", required=True)
+    s.set_defaults(func=cmd_prepare)
+
+    s = sub.add_parser("train", help="train one model (DRL/VDRL or an AE/VAE baseline); resumes from its checkpoint")
+    _common(s, config=True, out=True, data=True, threads=True)
+    s.add_argument("--dataset", required=True)
+    s.add_argument("--experiment", required=True, choices=["latent", "sweep", "fewshot"])
+    s.add_argument("--method", required=True, choices=["drl", "vdrl", "ae", "vae"])
+    s.add_argument("--scheme", default="uniform_t", choices=["uniform_t", "uniform_sigma", "fixed"])
+    s.add_argument("--t", type=float)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--init", help="phase-1 model.pt to start from")
+    s.add_argument("--freeze-encoder", action="store_true")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("encode", help="codes of the training and test images")
+    _common(s, out=True, data=True, threads=True)
+    s.add_argument("--model", required=True)
+    s.set_defaults(func=cmd_encode)
+
+    s = sub.add_parser("silhouette", help="silhouette scores of test codes")
+    _common(s, out=True)
+    s.add_argument("codes", nargs="+")
+    s.set_defaults(func=cmd_silhouette)
+
+    s = sub.add_parser("fewshot", help="few-shot SVM accuracy on codes")
+    _common(s, config=True, out=True)
+    s.add_argument("codes", nargs="+")
+    s.set_defaults(func=cmd_fewshot)
+
+    s = sub.add_parser("report", help="render reports/tables.md and the figures from the metrics")
+    _common(s, config=True, out=True)
+    s.add_argument("--results", required=True)
+    s.add_argument("--figures", required=True)
+    s.set_defaults(func=cmd_report)
+    return p
+
+
+def _common(s, config=False, out=False, data=False, threads=False) -> None:
+    if config:
+        s.add_argument("--config", required=True, help="a profile or resolved parameter file")
+    if out:
+        s.add_argument("--out", required=True)
+    if data:
+        s.add_argument("--data", required=True, help="the prepared dataset's folder")
+    if threads:
+        s.add_argument("--threads", type=int, default=0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (cfgmod.ConfigError, FileNotFoundError, ValueError, RuntimeError, FloatingPointError) as exc:
+        print(f"diffrep {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

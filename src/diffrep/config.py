@@ -1,0 +1,221 @@
+"""The one source of defaults: typed dataclasses; `params/*.yaml` profiles only override them.
+
+A profile is validated against the closed JSON schema (`schema.json`) before anything runs, then merged
+over the defaults here and frozen into dataclasses. The resolved config is what every output directory
+keeps beside its files.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+
+class ConfigError(ValueError):
+    """A profile that does not match the schema: names the key and the value."""
+
+
+@dataclass
+class SDEConfig:
+    """VE SDE, sigma(t) = sigma_min * (sigma_max / sigma_min)^t (DRL sec. 4, score-SDE)."""
+
+    kind: str = "ve"
+    sigma_min: float = 0.01
+    sigma_max: float = 50.0
+    eps: float = 1e-5
+
+
+@dataclass
+class NetConfig:
+    """Score U-Net and encoder sizes (DRL A.4): channels per resolution, residual blocks per resolution."""
+
+    channels: list[int] = field(default_factory=lambda: [32, 64])
+    num_res_blocks: int = 1
+    emb_dim: int = 64
+    code_hidden: int = 64
+    dropout: float = 0.0
+
+
+@dataclass
+class DatasetConfig:
+    """One dataset: where it comes from, the network that fits it and its training budget."""
+
+    source: str = "sklearn"
+    test_fraction: float = 0.2
+    split_seed: int = 0
+    url: str = ""
+    files: dict[str, str] = field(default_factory=dict)
+    net: NetConfig = field(default_factory=NetConfig)
+    iterations: int = 1500
+    batch_size: int = 128
+
+
+@dataclass
+class TrainConfig:
+    """One training loop for all models (DRL authors' code: Adam 2e-4, warm-up, clip 1, EMA 0.999)."""
+
+    lr: float = 2e-4
+    warmup: int = 5000
+    grad_clip: float = 1.0
+    ema: float = 0.999
+    checkpoint_every: int = 500
+    log_every: int = 50
+    device: str = "auto"
+    threads: int = 1
+
+
+@dataclass
+class PenaltyConfig:
+    """Code penalties (DRL A.4): L1 weight for DRL, KL weight for VDRL."""
+
+    l1: float = 1e-5
+    kl: float = 1e-7
+
+
+@dataclass
+class LatentExperiment:
+    """Fig. 2, 3, 5, 7: 2-d codes with uniform t, and high-noise focus then frozen encoder."""
+
+    datasets: list[str] = field(default_factory=lambda: ["digits"])
+    code_dim: int = 2
+    seed: int = 0
+
+
+@dataclass
+class SweepExperiment:
+    """Fig. 11 / workshop Fig. 4: one model per single training time t, several seeds."""
+
+    datasets: list[str] = field(default_factory=lambda: ["digits"])
+    t: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    code_dim: int = 2
+    iterations: int = 0
+
+
+@dataclass
+class FewShotExperiment:
+    """Fig. 12 / A.5: SVM on codes of E(x0, t) against AE and VAE codes."""
+
+    datasets: list[str] = field(default_factory=lambda: ["digits"])
+    code_dim: int = 8
+    t: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+    labels: list[int] = field(default_factory=lambda: [30, 300])
+    draws: int = 3
+    seed: int = 0
+
+
+@dataclass
+class Experiments:
+    latent: LatentExperiment = field(default_factory=LatentExperiment)
+    sweep: SweepExperiment = field(default_factory=SweepExperiment)
+    fewshot: FewShotExperiment = field(default_factory=FewShotExperiment)
+
+
+@dataclass
+class Config:
+    """A whole profile, resolved."""
+
+    name: str = "default"
+    data_root: str = "data"
+    models_root: str = "models"
+    results_root: str = "results"
+    sde: SDEConfig = field(default_factory=SDEConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    penalties: PenaltyConfig = field(default_factory=PenaltyConfig)
+    datasets: dict[str, DatasetConfig] = field(default_factory=lambda: {"digits": DatasetConfig()})
+    experiments: Experiments = field(default_factory=Experiments)
+
+
+SCHEMA = json.loads(resources.files("diffrep").joinpath("schema.json").read_text())
+
+
+def validate(raw: dict[str, Any], origin: str = "profile") -> None:
+    """Check a profile against the closed schema; the error names the key path and the offending value."""
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"{origin}: {_key_path(e)}: {e.message}" for e in errors]
+        raise ConfigError("invalid parameters\n  " + "\n  ".join(lines))
+    _check_references(raw, origin)
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "<top level>"
+
+
+def _check_references(raw: dict[str, Any], origin: str) -> None:
+    """Every experiment's datasets must be defined under `datasets`."""
+    known = set(raw.get("datasets", {"digits": {}}))
+    for exp, spec in raw.get("experiments", {}).items():
+        for name in spec.get("datasets", []):
+            if name not in known:
+                raise ConfigError(
+                    f"{origin}: experiments.{exp}.datasets: {name!r} is not defined under datasets "
+                    f"(defined: {sorted(known)})"
+                )
+
+
+def _build(cls: type, raw: dict[str, Any]) -> Any:
+    """Dataclass `cls` with `raw` overriding its defaults, recursively."""
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in raw:
+            continue
+        value = raw[f.name]
+        kwargs[f.name] = _build_value(f.type, value)
+    return cls(**kwargs)
+
+
+_NESTED = {
+    "SDEConfig": SDEConfig,
+    "NetConfig": NetConfig,
+    "TrainConfig": TrainConfig,
+    "PenaltyConfig": PenaltyConfig,
+    "Experiments": Experiments,
+    "LatentExperiment": LatentExperiment,
+    "SweepExperiment": SweepExperiment,
+    "FewShotExperiment": FewShotExperiment,
+}
+
+
+def _build_value(type_name: Any, value: Any) -> Any:
+    type_name = str(type_name)
+    if type_name in _NESTED:
+        return _build(_NESTED[type_name], value)
+    if type_name == "dict[str, DatasetConfig]":
+        return {k: _build(DatasetConfig, v) for k, v in value.items()}
+    return value
+
+
+def resolve(raw: dict[str, Any], origin: str = "profile") -> Config:
+    """Validate a profile and merge it over the defaults."""
+    validate(raw, origin)
+    return _build(Config, raw)
+
+
+def load(path: str | Path) -> Config:
+    """Read, validate and resolve a profile or a resolved config file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"parameter file not found: {path}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of parameters, got {type(raw).__name__}")
+    return resolve(raw, str(path))
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def dump(cfg: Config, path: str | Path) -> None:
+    """Write the resolved config (atomically; unchanged content keeps the file's mtime)."""
+    from diffrep.io import write_text_if_changed
+
+    write_text_if_changed(Path(path), yaml.safe_dump(to_dict(cfg), sort_keys=False))

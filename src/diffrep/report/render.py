@@ -1,0 +1,134 @@
+"""Render `reports/tables.md` (Jinja) and the figures from the metrics files; trains nothing."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+from diffrep.config import Config
+from diffrep.io import write_text
+from diffrep.report import figures
+
+PAPER = {
+    "latent": "MNIST and CIFAR-10 codes (2-d, uniform t) arrange by class, with style varying inside a class (DRL Fig. 2, 5, 6); no number is given.",
+    "focus": "Focusing training on high noise (sigma uniform) makes the code keep class rather than fine-grained features (DRL Fig. 3, 7, 8); no number is given.",
+    "sweep": "Small t gives almost no class information in the code, an intermediate range of t gives the most, and it declines again for large t (DRL Fig. 11; MNIST peak about t = 0.4-0.6, read off the figure).",
+    "fewshot": "With the best t, E(x0, t) beats AE and VAE codes; at t = 1.0 it is comparable to them (DRL Fig. 12, CIFAR-10, 100 and 1000 labels).",
+}
+
+
+def _fmt(mean: float, std: float | None = None) -> str:
+    return f"{mean:.3f}" if std is None or np.isnan(std) else f"{mean:.3f} ± {std:.3f}"
+
+
+def latent_rows(sil: pd.DataFrame) -> list[dict]:
+    """The latent-experiment runs: method, t-scheme, phase and silhouette of the 2-d test codes."""
+    lat = sil[sil["experiment"] == "latent"]
+    rows = []
+    for _, r in lat.iterrows():
+        phase = "2: frozen encoder, uniform t" if r["freeze_encoder"] else "1"
+        rows.append({"method": r["method"].upper(), "scheme": r["scheme"], "phase": phase, "silhouette": _fmt(r["silhouette"])})
+    return rows
+
+
+def latent_verdicts(sil: pd.DataFrame) -> dict[str, str]:
+    lat = sil[(sil["experiment"] == "latent") & (~sil["freeze_encoder"].astype(bool))]
+    by = lat.set_index(["method", "scheme"])["silhouette"]
+    clustered = [m for m in ("drl", "vdrl") if (m, "uniform_t") in by and by[(m, "uniform_t")] > 0.1]
+    focus = [m for m in ("drl", "vdrl") if (m, "uniform_sigma") in by and (m, "uniform_t") in by
+             and by[(m, "uniform_sigma")] > by[(m, "uniform_t")]]
+    return {
+        "latent": _verdict(len(clustered) == 2, f"silhouette > 0.1 for {', '.join(clustered).upper() or 'neither'} of DRL, VDRL with uniform t"),
+        "focus": _verdict(len(focus) == 2, f"sigma-uniform codes have the higher silhouette for {', '.join(focus).upper() or 'neither'} of DRL, VDRL"),
+    }
+
+
+def _verdict(ok: bool, why: str) -> str:
+    return f"**{'reproduces' if ok else 'does not reproduce'}** here: {why}."
+
+
+def sweep_table(sil: pd.DataFrame) -> tuple[list[dict], str]:
+    """Silhouette mean ± std over seeds per single training time t, and the verdict."""
+    sw = sil[sil["experiment"] == "sweep"]
+    agg = sw.groupby("t")["silhouette"].agg(["mean", "std", "count"]).reset_index()
+    rows = [{"t": f"{r['t']:.2f}", "silhouette": _fmt(r["mean"], r["std"]), "seeds": int(r["count"])} for _, r in agg.iterrows()]
+    peak = agg.loc[agg["mean"].idxmax()]
+    low, high = agg.iloc[0], agg.iloc[-1]
+    rises = peak["mean"] - low["mean"] > 2 * max(low["std"] if not np.isnan(low["std"]) else 0, 1e-3)
+    falls = high["mean"] < peak["mean"] and peak["t"] < high["t"]
+    why = (f"t = {low['t']:.2f} gives {low['mean']:.3f}, the peak is {peak['mean']:.3f} at t = {peak['t']:.2f}, "
+           f"t = {high['t']:.2f} gives {high['mean']:.3f}")
+    return rows, _verdict(rises and falls, why)
+
+
+def fewshot_table(fs: pd.DataFrame) -> tuple[list[dict], list[str]]:
+    """Accuracy mean ± std over labelled draws per method, t and label count; a verdict per label count."""
+    agg = fs.groupby(["labels", "method", "t"], dropna=False)["accuracy"].agg(["mean", "std"]).reset_index()
+    rows = [{"labels": int(r["labels"]), "method": r["method"].upper(), "t": "static" if np.isnan(r["t"]) else f"{r['t']:.1f}",
+             "accuracy": _fmt(r["mean"], r["std"])} for _, r in agg.iterrows()]
+    verdicts = []
+    for n, grp in agg.groupby("labels"):
+        static = grp[grp["t"].isna()].set_index("method")["mean"]
+        timed = grp[grp["t"].notna()]
+        best = timed.loc[timed["mean"].idxmax()]
+        baseline = static.max()
+        at_one = timed[np.isclose(timed["t"], 1.0)]["mean"]
+        comparable = ", ".join(f"{m.upper()} {v:.3f}" for m, v in at_one.groupby(timed["method"]).first().items())
+        why = (f"{n} labels: best E(x0, t) {best['mean']:.3f} ({best['method'].upper()}, t = {best['t']:.1f}) against "
+               f"the best static code {baseline:.3f}; at t = 1.0: {comparable}")
+        verdicts.append(_verdict(best["mean"] > baseline, why))
+    return rows, verdicts
+
+
+def render_report(cfg: Config, results: Path, out: Path, figdir: Path, templates: Path = Path("reports/templates")) -> None:
+    """Figures and `tables.md` for every dataset of the profile."""
+    sections = [_dataset_section(cfg, name, results / name, figdir, out.parent) for name in _datasets(cfg)]
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    text = env.get_template("tables.md.j2").render(cfg=cfg, sections=sections, paper=PAPER)
+    write_text(out, text)
+
+
+def _datasets(cfg: Config) -> list[str]:
+    ex = cfg.experiments
+    return sorted(set(ex.latent.datasets) | set(ex.sweep.datasets) | set(ex.fewshot.datasets))
+
+
+def _dataset_section(cfg: Config, name: str, res: Path, figdir: Path, root: Path) -> dict:
+    ds, ex = cfg.datasets[name], cfg.experiments
+    sec = {"name": name, "iterations": ds.iterations, "batch_size": ds.batch_size, "source": ds.source,
+           "sweep_iterations": ex.sweep.iterations or ds.iterations, "figures": {}}
+    rel = lambda p: p.relative_to(root).as_posix() if p.is_relative_to(root) else p.as_posix()  # noqa: E731
+    sil_path = res / "silhouette.csv"
+    if sil_path.is_file():
+        sil = pd.read_csv(sil_path)
+        if name in ex.latent.datasets:
+            sec["latent"], sec["latent_verdicts"] = latent_rows(sil), latent_verdicts(sil)
+            sec["scatters"] = _scatters(sil, name, figdir, rel)
+        if name in ex.sweep.datasets:
+            sec["sweep"], sec["sweep_verdict"] = sweep_table(sil)
+            path = figdir / f"{name}_silhouette_vs_t.png"
+            figures.silhouette_vs_t(sil[sil["experiment"] == "sweep"], f"{name}: silhouette vs single training t", path)
+            sec["figures"]["sweep"] = rel(path)
+    fs_path = res / "fewshot.csv"
+    if name in ex.fewshot.datasets and fs_path.is_file():
+        fs = pd.read_csv(fs_path)
+        sec["fewshot"], sec["fewshot_verdicts"] = fewshot_table(fs)
+        path = figdir / f"{name}_fewshot.png"
+        figures.fewshot_vs_t(fs, f"{name}: few-shot SVM on 8-d codes", path)
+        sec["figures"]["fewshot"] = rel(path)
+    return sec
+
+
+def _scatters(sil: pd.DataFrame, name: str, figdir: Path, rel) -> list[dict]:
+    out = []
+    for _, r in sil[sil["experiment"] == "latent"].iterrows():
+        z = np.load(r["codes"])
+        path = figdir / f"{name}_{Path(r['codes']).stem}.png"
+        phase = ", phase 2 (frozen encoder)" if r["freeze_encoder"] else ""
+        title = f"{r['method'].upper()}, {r['scheme']}{phase} (silhouette {r['silhouette']:.2f})"
+        figures.latent_scatter(z["codes_test"][0], z["y_test"], title, path)
+        out.append({"title": title, "path": rel(path)})
+    return out

@@ -1,0 +1,183 @@
+"""One training loop for every model: Adam with warm-up, gradient clipping, EMA, atomic checkpoints, resume.
+
+A run killed at any moment resumes from its last checkpoint; on the CPU with a fixed seed it ends with
+exactly the weights and metrics of an uninterrupted run, because the checkpoint holds every piece of
+state the loop draws on (weights, EMA, optimiser, the random generator, the metrics so far).
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+from tqdm import tqdm
+
+from diffrep.io import atomic_path, write_text
+
+log = logging.getLogger(__name__)
+
+LossFn = Callable[[torch.nn.Module, torch.Tensor, torch.Generator], torch.Tensor]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or infinite loss; the last good checkpoint is kept."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read or belongs to another configuration."""
+
+
+@dataclass
+class Schedule:
+    """What the loop runs for and how it saves (from TrainConfig and the dataset's budget)."""
+
+    iterations: int
+    batch_size: int
+    lr: float
+    warmup: int
+    grad_clip: float
+    ema: float
+    checkpoint_every: int
+    log_every: int
+    seed: int
+
+
+@dataclass
+class State:
+    """Everything the loop's future depends on."""
+
+    step: int
+    model: torch.nn.Module
+    ema: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    metrics: list[dict] = field(default_factory=list)
+    window: list[float] = field(default_factory=lambda: [0.0, 0])  # loss sum and count since the last log row
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """CUDA when present (or asked for), the CPU otherwise."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for but no CUDA device is available")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def learning_rate(step: int, sched: Schedule) -> float:
+    """Linear warm-up to the base rate, then constant (score-SDE's schedule)."""
+    if sched.warmup <= 0:
+        return sched.lr
+    return sched.lr * min(1.0, (step + 1) / sched.warmup)
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model."""
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p, 1.0 - decay)
+    for e, b in zip(ema.buffers(), model.buffers()):
+        e.copy_(b)
+
+
+def new_state(model: torch.nn.Module, params: Iterable[torch.nn.Parameter], sched: Schedule) -> State:
+    generator = torch.Generator().manual_seed(sched.seed)
+    optimizer = torch.optim.Adam(list(params), lr=sched.lr)
+    return State(0, model, copy.deepcopy(model).requires_grad_(False), optimizer, generator)
+
+
+def save_checkpoint(state: State, path: Path, fingerprint: str) -> None:
+    """Write the whole state atomically."""
+    payload = {
+        "fingerprint": fingerprint,
+        "step": state.step,
+        "model": state.model.state_dict(),
+        "ema": state.ema.state_dict(),
+        "optimizer": state.optimizer.state_dict(),
+        "generator": state.generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "metrics": state.metrics,
+        "window": state.window,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(state: State, path: Path, fingerprint: str) -> None:
+    """Restore `state` in place from `path`; a corrupt or foreign checkpoint is a CheckpointError."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises several types for a damaged file
+        raise CheckpointError(f"checkpoint {path} cannot be read ({exc}); delete it to start over") from exc
+    if payload.get("fingerprint") != fingerprint:
+        raise CheckpointError(
+            f"checkpoint {path} was written by another configuration; delete it to start over"
+        )
+    state.step = payload["step"]
+    state.model.load_state_dict(payload["model"])
+    state.ema.load_state_dict(payload["ema"])
+    state.optimizer.load_state_dict(payload["optimizer"])
+    state.generator.set_state(payload["generator"])
+    torch.set_rng_state(payload["torch_rng"])
+    state.metrics, state.window = payload["metrics"], payload["window"]
+
+
+def train_step(state: State, loss_fn: LossFn, data: torch.Tensor, sched: Schedule) -> float:
+    """One Adam step on a random batch; returns the mean loss, refusing a non-finite one."""
+    idx = torch.randint(0, data.shape[0], (sched.batch_size,), generator=state.generator)
+    loss = loss_fn(state.model, data[idx.to(data.device)], state.generator).mean()
+    value = loss.item()
+    if not math.isfinite(value):
+        raise NonFiniteLossError(f"non-finite loss ({value}) at step {state.step + 1}")
+    for group in state.optimizer.param_groups:
+        group["lr"] = learning_rate(state.step, sched)
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    params = [p for g in state.optimizer.param_groups for p in g["params"]]
+    torch.nn.utils.clip_grad_norm_(params, sched.grad_clip)
+    state.optimizer.step()
+    ema_update(state.ema, state.model, sched.ema)
+    state.step += 1
+    return value
+
+
+def write_metrics(metrics: list[dict], path: Path) -> None:
+    """The metrics log as CSV (rewritten whole, so a resumed run's log equals an uninterrupted one's)."""
+    if not metrics:
+        return
+    keys = list(metrics[0])
+    lines = [",".join(keys)] + [",".join(str(row[k]) for k in keys) for row in metrics]
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def fit(state: State, loss_fn: LossFn, data: torch.Tensor, sched: Schedule, out_dir: Path,
+        fingerprint: str, desc: str = "train") -> State:
+    """Train to `sched.iterations`, resuming from `out_dir/ckpt.pt` when one is there."""
+    ckpt, metrics_path = out_dir / "ckpt.pt", out_dir / "metrics.csv"
+    if ckpt.is_file():
+        load_checkpoint(state, ckpt, fingerprint)
+        log.info("resumed %s from %s at step %d", desc, ckpt, state.step)
+    with tqdm(total=sched.iterations, initial=state.step, desc=desc, file=sys.stderr,
+              mininterval=2.0, disable=None) as bar:
+        while state.step < sched.iterations:
+            try:
+                value = train_step(state, loss_fn, data, sched)
+            except NonFiniteLossError as exc:
+                kept = f"last good checkpoint kept: {ckpt}" if ckpt.is_file() else "no checkpoint was written yet"
+                raise NonFiniteLossError(f"{desc}: {exc}; {kept}") from None
+            state.window = [state.window[0] + value, state.window[1] + 1]
+            bar.update(1)
+            if state.step % sched.log_every == 0 or state.step == sched.iterations:
+                mean = state.window[0] / state.window[1]
+                state.metrics.append({"step": state.step, "loss": mean, "lr": learning_rate(state.step - 1, sched)})
+                bar.set_postfix(loss=f"{mean:.4g}")
+                state.window = [0.0, 0]
+            if state.step % sched.checkpoint_every == 0 or state.step == sched.iterations:
+                save_checkpoint(state, ckpt, fingerprint)
+                write_metrics(state.metrics, metrics_path)
+    return state
