@@ -1,0 +1,252 @@
+"""Datasets prepared once into `train.npz` / `test.npz` (x float32 [N, C, H, W] in [0, 1], y int64) and `split.json`.
+
+digits comes with scikit-learn and is split here (stratified, seeded); MNIST and CIFAR-10 are downloaded from a
+mirror, checked against md5 sums and keep their official train/test split. Nothing is written to the output folder
+until every file has been downloaded, checked and parsed, so a failure leaves the folder as it was.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import pickle
+import shutil
+import tarfile
+import tempfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from diffrep.config import DatasetConfig
+from diffrep.io import atomic_path, write_json
+
+DATASETS = ("digits", "mnist", "cifar10")
+MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/"
+SPLITS = ("train", "test")
+
+_SOURCES = {"digits": "sklearn", "mnist": "torchvision", "cifar10": "torchvision"}
+_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
+_NUM_CLASSES = {"digits": 10, "mnist": 10, "cifar10": 10}
+
+# What a download can fail with: URLError/HTTPError and socket errors are OSErrors, a connection cut mid-body is
+# an HTTPException, a redirect loop a RecursionError (checked before RuntimeError, of which it is a subclass).
+_NETWORK_ERRORS = (OSError, http.client.HTTPException, RecursionError)
+# What unpacking or parsing a damaged file can fail with (torchvision's idx reader asserts and reshapes).
+_PARSE_ERRORS = (
+    AssertionError, EOFError, KeyError, OSError, RuntimeError, TypeError, ValueError,
+    pickle.UnpicklingError, tarfile.TarError, zlib.error,
+)
+
+Arrays = tuple[np.ndarray, np.ndarray]
+
+
+class DataError(RuntimeError):
+    """A download that failed, a checksum that does not match, or a file that cannot be parsed."""
+
+
+def prepare(name: str, dcfg: DatasetConfig, out_dir: str | Path) -> dict[str, Any]:
+    """Write `train.npz`, `test.npz` and `split.json` for dataset `name` into `out_dir`; return the split record."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
+    if dcfg.source != _SOURCES[name]:
+        raise ValueError(f"dataset {name!r} comes from source {_SOURCES[name]!r}, not {dcfg.source!r}")
+    out_dir = Path(out_dir)
+    train, test, info = _LOADERS[name](dcfg, out_dir)
+    for split, (x, y) in zip(SPLITS, (train, test)):
+        _check(name, split, x, y)
+    return _write(out_dir, name, dcfg, train, test, info)
+
+
+def load(data_dir: str | Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (float32 [N, C, H, W]) and labels (int64 [N]) of one prepared split."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; known splits: {', '.join(SPLITS)}")
+    path = Path(data_dir) / f"{split}.npz"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found; create it with `diffrep prepare --config CONFIG --dataset NAME --out {data_dir}`"
+        )
+    with np.load(path) as arrays:
+        x, y = arrays["x"], arrays["y"]
+    return torch.from_numpy(x.astype(np.float32, copy=False)), torch.from_numpy(y.astype(np.int64, copy=False))
+
+
+def _digits(dcfg: DatasetConfig, out_dir: Path) -> tuple[Arrays, Arrays, dict[str, Any]]:
+    """scikit-learn's 8x8 digits (values 0..16), split stratified by class with the configured seed."""
+    # scikit-learn and torchvision are imported where used: `load`, which training calls, needs neither.
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    x = (bunch.images / 16.0).astype(np.float32)[:, None]
+    y = bunch.target.astype(np.int64)
+    train_idx, test_idx = train_test_split(
+        np.arange(len(y)), test_size=dcfg.test_fraction, random_state=dcfg.split_seed, stratify=y
+    )
+    # The order is kept: row i of test.npz is image test_indices[i] of load_digits().
+    info = {"split": "stratified", "test_fraction": dcfg.test_fraction, "split_seed": dcfg.split_seed,
+            "test_indices": test_idx.tolist()}
+    return (x[train_idx], y[train_idx]), (x[test_idx], y[test_idx]), info
+
+
+def _mnist(dcfg: DatasetConfig, out_dir: Path) -> tuple[Arrays, Arrays, dict[str, Any]]:
+    """The four idx.gz files of MNIST, official 60k/10k split."""
+    from torchvision.datasets import MNIST
+
+    base = dcfg.url or MNIST_URL
+    md5s = _md5s(dcfg, dict(MNIST.resources))
+    with _scratch(out_dir) as root:
+        paths = {f: _fetch("mnist", base, f, md5, root) for f, md5 in md5s.items()}
+        train, test = _mnist_pair(paths, "train"), _mnist_pair(paths, "t10k")
+    return train, test, _official(base, md5s)
+
+
+def _mnist_pair(paths: dict[str, Path], prefix: str) -> Arrays:
+    """Images and labels of one MNIST split, read with torchvision's idx readers."""
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    images, labels = f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-labels-idx1-ubyte.gz"
+    with _parsing("mnist", images):
+        x = read_image_file(str(paths[images])).numpy()
+    with _parsing("mnist", labels):
+        y = read_label_file(str(paths[labels])).numpy()
+    return (x[:, None] / np.float32(255)).astype(np.float32), y.astype(np.int64)
+
+
+def _cifar10(dcfg: DatasetConfig, out_dir: Path) -> tuple[Arrays, Arrays, dict[str, Any]]:
+    """The python-pickle release of CIFAR-10, official 50k/10k split."""
+    from torchvision.datasets import CIFAR10
+
+    base = dcfg.url or CIFAR10_URL
+    md5s = _md5s(dcfg, {CIFAR10.filename: CIFAR10.tgz_md5})
+    with _scratch(out_dir) as root:
+        folder = _fetch("cifar10", base, CIFAR10.filename, md5s[CIFAR10.filename], root) / CIFAR10.base_folder
+        # The batch names come from torchvision; their md5s are not checked again, the archive's already was.
+        train = _cifar_batches(folder, [name for name, _ in CIFAR10.train_list])
+        test = _cifar_batches(folder, [name for name, _ in CIFAR10.test_list])
+    return train, test, _official(base, md5s)
+
+
+def _cifar_batches(folder: Path, names: list[str]) -> Arrays:
+    """Concatenated images and labels of the pickled batches `names` in `folder`."""
+    from torchvision.datasets import CIFAR10
+
+    xs, ys = [], []
+    for name in names:
+        with _parsing("cifar10", f"{CIFAR10.filename} ({CIFAR10.base_folder}/{name})"):
+            with open(folder / name, "rb") as fh:
+                batch = pickle.load(fh, encoding="latin1")
+            # The original (Python 2) pickles load with str keys under latin1; re-pickled copies may have bytes keys.
+            batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
+            xs.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(batch["labels"], dtype=np.int64))
+    return (np.concatenate(xs) / np.float32(255)).astype(np.float32), np.concatenate(ys)
+
+
+def _md5s(dcfg: DatasetConfig, defaults: dict[str, str]) -> dict[str, str]:
+    """md5 per needed file: the configured ones when `files` is set (it must cover them all), else torchvision's."""
+    if not dcfg.files:
+        return dict(defaults)
+    missing = [f for f in defaults if f not in dcfg.files]
+    if missing:
+        raise ValueError(f"files: no md5 given for {', '.join(missing)} (needed: {', '.join(defaults)})")
+    return {f: dcfg.files[f] for f in defaults}
+
+
+def _official(base: str, md5s: dict[str, str]) -> dict[str, Any]:
+    """split.json fields of a downloaded dataset: the official split, and where the files came from."""
+    return {"split": "official", "test_fraction": None, "split_seed": None,
+            "note": "official train/test split; test_fraction and split_seed are not used",
+            "url": base, "files": md5s}
+
+
+@contextmanager
+def _scratch(out_dir: Path) -> Iterator[Path]:
+    """A download folder beside `out_dir` (same file system), removed whatever happens."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.download-", dir=out_dir.parent))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _fetch(dataset: str, base: str, filename: str, md5: str, root: Path) -> Path:
+    """Download `filename` from `base` into `root`, check its md5 and unpack it; return what it unpacked to."""
+    from torchvision.datasets.utils import calculate_md5, download_url, extract_archive
+
+    url = base.rstrip("/") + "/" + filename
+    path = root / filename
+    try:
+        download_url(url, str(root), filename=filename, md5=md5)
+    except _NETWORK_ERRORS as e:
+        raise DataError(f"{dataset}: downloading {filename} from {url} failed: {e}") from e
+    except RuntimeError as e:
+        # torchvision reports a checksum mismatch only as "File not found or corrupted."; say which it was.
+        got = calculate_md5(path) if path.is_file() else None
+        if got is None or got == md5:
+            raise DataError(f"{dataset}: downloading {filename} from {url} failed: {e}") from e
+        raise DataError(f"{dataset}: {filename} from {url} has the wrong md5 checksum: "
+                        f"expected {md5}, got {got}") from e
+    with _parsing(dataset, filename):
+        return Path(extract_archive(str(path), str(root)))
+
+
+@contextmanager
+def _parsing(dataset: str, filename: str) -> Iterator[None]:
+    """Turn a failure to unpack or parse `filename` into a DataError that names it."""
+    try:
+        yield
+    except _PARSE_ERRORS as e:
+        raise DataError(f"{dataset}: {filename} is damaged or not in the expected format: "
+                        f"{type(e).__name__}: {e}") from e
+
+
+def _check(name: str, split: str, x: np.ndarray, y: np.ndarray) -> None:
+    """Refuse data that parsed but does not look like the dataset (wrong image size, labels, counts)."""
+    problem = None
+    if x.shape[1:] != _SHAPES[name]:
+        problem = f"images of shape {list(x.shape[1:])}, expected {list(_SHAPES[name])}"
+    elif len(x) != len(y) or len(x) == 0:
+        problem = f"{len(x)} images but {len(y)} labels"
+    elif y.min() < 0 or y.max() >= _NUM_CLASSES[name]:
+        problem = f"labels outside 0..{_NUM_CLASSES[name] - 1}"
+    if problem:
+        raise DataError(f"{name}: {split} split has {problem}")
+
+
+def _write(out_dir: Path, name: str, dcfg: DatasetConfig, train: Arrays, test: Arrays,
+           info: dict[str, Any]) -> dict[str, Any]:
+    """The two npz files, then split.json last, so its presence means the folder is complete."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sha = {f"{split}.npz": _save_npz(out_dir / f"{split}.npz", *arrays) for split, arrays in zip(SPLITS, (train, test))}
+    record = {"dataset": name, "source": dcfg.source, "n_train": len(train[1]), "n_test": len(test[1]),
+              "image_shape": list(_SHAPES[name]), "num_classes": _NUM_CLASSES[name], **info, "sha256": sha}
+    write_json(out_dir / "split.json", record)
+    return record
+
+
+def _save_npz(path: Path, x: np.ndarray, y: np.ndarray) -> str:
+    """Write x and y atomically; return the file's sha256."""
+    with atomic_path(path) as tmp:
+        # A file object, because given a path numpy appends ".npz" to the temporary name.
+        with open(tmp, "wb") as fh:
+            np.savez(fh, x=x, y=y)
+        digest = _sha256(tmp)
+    return digest
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+_LOADERS = {"digits": _digits, "mnist": _mnist, "cifar10": _cifar10}

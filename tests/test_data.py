@@ -1,0 +1,272 @@
+"""diffrep.data: digits split, and MNIST / CIFAR-10 downloads from a local mirror of small files in the real formats."""
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import io
+import math
+import pickle
+import socket
+import struct
+import tarfile
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+from diffrep import data
+from diffrep.config import DatasetConfig
+from diffrep.io import read_json
+
+MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+               "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+CIFAR_FILE = "cifar-10-python.tar.gz"
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- a local mirror ---------------------------------------------------------------------------------------------
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def mirror(tmp_path):
+    """An HTTP server on loopback serving tmp_path/mirror; yields (folder, base url)."""
+    root = tmp_path / "mirror"
+    root.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def write_mnist(root: Path, n_train: int = 20, n_test: int = 10) -> dict:
+    """The four idx.gz files (big-endian headers: magic 2051 images, 2049 labels); returns the arrays written."""
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        x = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        y = rng.integers(0, 10, size=n, dtype=np.uint8)
+        images = struct.pack(">IIII", 2051, n, 28, 28) + x.tobytes()
+        (root / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(images))
+        (root / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(struct.pack(">II", 2049, n) + y.tobytes()))
+        arrays[prefix] = (x, y)
+    return arrays
+
+
+def write_cifar(root: Path, rows: int = 3) -> dict:
+    """cifar-10-python.tar.gz with data_batch_1..5 and test_batch of `rows` rows each; returns the arrays written."""
+    rng = np.random.default_rng(1)
+    batches = {}
+    with tarfile.open(root / CIFAR_FILE, "w:gz") as tar:
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            x = rng.integers(0, 256, size=(rows, 3072), dtype=np.uint8)
+            labels = rng.integers(0, 10, size=rows).tolist()
+            blob = pickle.dumps({b"batch_label": name.encode(), b"data": x, b"labels": labels})
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+            batches[name] = (x, labels)
+    return batches
+
+
+def torchvision_cfg(url: str, files: dict[str, str]) -> DatasetConfig:
+    return DatasetConfig(source="torchvision", url=url, files=files)
+
+
+def served(root: Path, names) -> dict[str, str]:
+    return {name: md5(root / name) for name in names}
+
+
+def assert_nothing_left(tmp_path: Path) -> None:
+    """No npz/json in the output folder and no download folder beside it."""
+    parent = tmp_path / "data"
+    leftovers = [p for p in parent.rglob("*")] if parent.exists() else []
+    assert all(p.is_dir() and not any(p.iterdir()) for p in leftovers), leftovers
+
+
+# --- digits -------------------------------------------------------------------------------------------------------
+
+
+def test_digits_shapes_values_and_record(tmp_path):
+    out = tmp_path / "digits"
+    record = data.prepare("digits", DatasetConfig(test_fraction=0.2, split_seed=0), out)
+    bunch = load_digits()
+    n_test = math.ceil(0.2 * len(bunch.target))
+    x_tr, y_tr = data.load(out, "train")
+    x_te, y_te = data.load(out, "test")
+    assert x_tr.shape == (len(bunch.target) - n_test, 1, 8, 8) and x_te.shape == (n_test, 1, 8, 8)
+    assert x_tr.dtype == torch.float32 and y_tr.dtype == torch.int64
+    assert float(x_tr.min()) >= 0.0 and float(x_tr.max()) == 1.0
+    assert record == read_json(out / "split.json")
+    assert (record["n_train"], record["n_test"], record["num_classes"]) == (len(y_tr), n_test, 10)
+    assert record["image_shape"] == [1, 8, 8] and record["split_seed"] == 0 and record["source"] == "sklearn"
+    assert record["sha256"] == {f: sha256(out / f) for f in ("train.npz", "test.npz")}
+    idx = np.array(record["test_indices"])
+    np.testing.assert_array_equal(x_te.numpy(), bunch.images[idx, None] / 16.0)
+    np.testing.assert_array_equal(y_te.numpy(), bunch.target[idx])
+    assert len(set(idx.tolist())) == n_test
+
+
+def test_digits_split_is_stratified(tmp_path):
+    data.prepare("digits", DatasetConfig(test_fraction=0.2, split_seed=3), tmp_path)
+    _, y_tr = data.load(tmp_path, "train")
+    _, y_te = data.load(tmp_path, "test")
+    counts = np.bincount(np.concatenate([y_tr, y_te]), minlength=10)
+    np.testing.assert_allclose(np.bincount(y_te.numpy(), minlength=10), 0.2 * counts, atol=1)
+
+
+def test_digits_split_is_reproducible(tmp_path):
+    a = data.prepare("digits", DatasetConfig(split_seed=7), tmp_path / "a")
+    b = data.prepare("digits", DatasetConfig(split_seed=7), tmp_path / "b")
+    c = data.prepare("digits", DatasetConfig(split_seed=8), tmp_path / "c")
+    assert a["test_indices"] == b["test_indices"] and a["sha256"] == b["sha256"]
+    assert a["test_indices"] != c["test_indices"]
+
+
+def test_load_missing_names_the_command(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"train\.npz.*diffrep prepare"):
+        data.load(tmp_path, "train")
+
+
+def test_unknown_dataset_lists_the_known_ones(tmp_path):
+    with pytest.raises(ValueError, match="digits, mnist, cifar10"):
+        data.prepare("svhn", DatasetConfig(), tmp_path)
+
+
+def test_source_must_match_the_dataset(tmp_path):
+    with pytest.raises(ValueError, match="torchvision"):
+        data.prepare("mnist", DatasetConfig(source="sklearn"), tmp_path / "data" / "mnist")
+    assert_nothing_left(tmp_path)
+
+
+# --- downloads ----------------------------------------------------------------------------------------------------
+
+
+def test_mnist_from_mirror(tmp_path, mirror):
+    root, url = mirror
+    arrays = write_mnist(root)
+    out = tmp_path / "data" / "mnist"
+    record = data.prepare("mnist", torchvision_cfg(url, served(root, MNIST_FILES)), out)
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        x, y = data.load(out, split)
+        np.testing.assert_array_equal(x.numpy(), arrays[prefix][0][:, None] / np.float32(255))
+        np.testing.assert_array_equal(y.numpy(), arrays[prefix][1])
+    assert (record["n_train"], record["n_test"], record["image_shape"]) == (20, 10, [1, 28, 28])
+    assert record["split"] == "official" and record["files"] == served(root, MNIST_FILES)
+    assert record["sha256"] == {f: sha256(out / f) for f in ("train.npz", "test.npz")}
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["mnist"]  # download folder removed
+    assert sorted(p.name for p in out.iterdir()) == ["split.json", "test.npz", "train.npz"]
+
+
+def test_cifar10_from_mirror(tmp_path, mirror):
+    root, url = mirror
+    batches = write_cifar(root)
+    out = tmp_path / "data" / "cifar10"
+    record = data.prepare("cifar10", torchvision_cfg(url, served(root, [CIFAR_FILE])), out)
+    expected = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+    for split, names in expected.items():
+        x, y = data.load(out, split)
+        want = np.concatenate([batches[n][0] for n in names]).reshape(-1, 3, 32, 32) / np.float32(255)
+        np.testing.assert_array_equal(x.numpy(), want)
+        np.testing.assert_array_equal(y.numpy(), np.concatenate([batches[n][1] for n in names]))
+    assert (record["n_train"], record["n_test"], record["image_shape"]) == (15, 3, [3, 32, 32])
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["cifar10"]
+
+
+def test_without_files_the_real_md5s_are_expected(tmp_path, mirror):
+    # Our small files cannot match the real archive, so the error shows the md5 that was expected: torchvision's.
+    root, url = mirror
+    write_cifar(root)
+    with pytest.raises(data.DataError, match="expected c58f30108f718f92721af3b95e74349a"):
+        data.prepare("cifar10", torchvision_cfg(url, {}), tmp_path / "data" / "cifar10")
+    assert_nothing_left(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name,write,bad", [("mnist", write_mnist, MNIST_FILES[2]), ("cifar10", write_cifar, CIFAR_FILE)]
+)
+def test_wrong_md5(tmp_path, mirror, name, write, bad):
+    root, url = mirror
+    write(root)
+    files = served(root, MNIST_FILES if name == "mnist" else [CIFAR_FILE])
+    files[bad] = "0" * 32
+    with pytest.raises(data.DataError, match=rf"{name}: {bad}.*md5.*expected 0{{32}}, got {md5(root / bad)}"):
+        data.prepare(name, torchvision_cfg(url, files), tmp_path / "data" / name)
+    assert_nothing_left(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name,write,bad", [("mnist", write_mnist, MNIST_FILES[0]), ("cifar10", write_cifar, CIFAR_FILE)]
+)
+def test_truncated_archive(tmp_path, mirror, name, write, bad):
+    root, url = mirror
+    write(root)
+    blob = (root / bad).read_bytes()
+    (root / bad).write_bytes(blob[: len(blob) // 2])  # its md5 is served below, so only parsing can notice
+    files = served(root, MNIST_FILES if name == "mnist" else [CIFAR_FILE])
+    with pytest.raises(data.DataError, match=rf"{name}: {bad}"):
+        data.prepare(name, torchvision_cfg(url, files), tmp_path / "data" / name)
+    assert_nothing_left(tmp_path)
+
+
+def test_idx_with_too_few_bytes(tmp_path, mirror):
+    root, url = mirror
+    write_mnist(root)
+    bad = MNIST_FILES[2]
+    raw = gzip.decompress((root / bad).read_bytes())
+    (root / bad).write_bytes(gzip.compress(raw[:-100]))  # a valid gzip whose idx body is short
+    with pytest.raises(data.DataError, match=rf"mnist: {bad}"):
+        data.prepare("mnist", torchvision_cfg(url, served(root, MNIST_FILES)), tmp_path / "data" / "mnist")
+    assert_nothing_left(tmp_path)
+
+
+def test_missing_file_on_mirror(tmp_path, mirror):
+    root, url = mirror
+    write_mnist(root)
+    files = served(root, MNIST_FILES)
+    (root / MNIST_FILES[3]).unlink()
+    with pytest.raises(data.DataError, match=rf"mnist: downloading {MNIST_FILES[3]} .*404"):
+        data.prepare("mnist", torchvision_cfg(url, files), tmp_path / "data" / "mnist")
+    assert_nothing_left(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_unreachable_mirror(tmp_path, name):
+    # A socket bound but not listening: connecting is refused, and no other process can take the port meanwhile.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+        files = {f: "0" * 32 for f in (MNIST_FILES if name == "mnist" else [CIFAR_FILE])}
+        with pytest.raises(data.DataError, match=rf"{name}: downloading .* failed.*refused"):
+            data.prepare(name, torchvision_cfg(url, files), tmp_path / "data" / name)
+    assert_nothing_left(tmp_path)
+
+
+def test_failure_keeps_an_earlier_preparation(tmp_path, mirror):
+    root, url = mirror
+    write_mnist(root)
+    out = tmp_path / "data" / "mnist"
+    first = data.prepare("mnist", torchvision_cfg(url, served(root, MNIST_FILES)), out)
+    with pytest.raises(data.DataError):
+        data.prepare("mnist", torchvision_cfg(url, {f: "0" * 32 for f in MNIST_FILES}), out)
+    assert read_json(out / "split.json") == first
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["mnist"]
