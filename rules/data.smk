@@ -8,7 +8,7 @@ rule prepare_data:
         split=f"{DATA}/{{dataset}}/split.json",
     params:
         config=RESOLVED,
-        out=f"{DATA}/{{dataset}}",
+        out=lambda w, output: os.path.dirname(output.train),
     log:
         f"{LOGS}/prepare_{{dataset}}.log",
     threads: 1

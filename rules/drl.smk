@@ -1,9 +1,6 @@
 # DRL / VDRL representation learning and the AE / VAE baselines: one training job per model.
 # Every job resumes from its own checkpoint (models/.../ckpt.pt) when it was interrupted.
 
-TRAIN = "diffrep train --config {params.config} --data {params.data} --dataset {wildcards.dataset} --threads {threads} --out {params.out}"
-
-
 rule train_latent:
     input:
         rules.prepare_data.output.train,
@@ -14,7 +11,7 @@ rule train_latent:
         scheme="uniform_t|uniform_sigma",
     params:
         config=RESOLVED,
-        data=f"{DATA}/{{dataset}}",
+        data=lambda w, input: os.path.dirname(input[0]),
         out=lambda w, output: os.path.dirname(output[0]),
     log:
         f"{LOGS}/train_{{dataset}}_latent-{{method}}-{{scheme}}.log",
@@ -28,7 +25,8 @@ rule train_latent:
     conda:
         ENV
     shell:
-        TRAIN + " --experiment latent --method {wildcards.method} --scheme {wildcards.scheme} > {log} 2>&1"
+        "diffrep train --config {params.config} --data {params.data} --dataset {wildcards.dataset} --threads {threads}"
+        " --out {params.out} --experiment latent --method {wildcards.method} --scheme {wildcards.scheme} > {log} 2>&1"
 
 
 rule train_latent_frozen:
@@ -41,7 +39,7 @@ rule train_latent_frozen:
         method="drl|vdrl",
     params:
         config=RESOLVED,
-        data=f"{DATA}/{{dataset}}",
+        data=lambda w, input: os.path.dirname(input[0]),
         out=lambda w, output: os.path.dirname(output[0]),
     log:
         f"{LOGS}/train_{{dataset}}_latent-{{method}}-uniform_sigma-frozen.log",
@@ -55,7 +53,8 @@ rule train_latent_frozen:
     conda:
         ENV
     shell:
-        TRAIN + " --experiment latent --method {wildcards.method} --scheme uniform_t"
+        "diffrep train --config {params.config} --data {params.data} --dataset {wildcards.dataset} --threads {threads}"
+        " --out {params.out} --experiment latent --method {wildcards.method} --scheme uniform_t"
         " --init {input.init} --freeze-encoder > {log} 2>&1"
 
 
@@ -69,7 +68,7 @@ rule train_sweep:
         seed=r"\d+",
     params:
         config=RESOLVED,
-        data=f"{DATA}/{{dataset}}",
+        data=lambda w, input: os.path.dirname(input[0]),
         out=lambda w, output: os.path.dirname(output[0]),
     log:
         f"{LOGS}/train_{{dataset}}_sweep-t{{t}}-s{{seed}}.log",
@@ -83,7 +82,9 @@ rule train_sweep:
     conda:
         ENV
     shell:
-        TRAIN + " --experiment sweep --method drl --scheme fixed --t {wildcards.t} --seed {wildcards.seed} > {log} 2>&1"
+        "diffrep train --config {params.config} --data {params.data} --dataset {wildcards.dataset} --threads {threads}"
+        " --out {params.out} --experiment sweep --method drl"
+        " --scheme fixed --t {wildcards.t} --seed {wildcards.seed} > {log} 2>&1"
 
 
 rule train_fewshot:
@@ -95,7 +96,7 @@ rule train_fewshot:
         method="drl|vdrl|ae|vae",
     params:
         config=RESOLVED,
-        data=f"{DATA}/{{dataset}}",
+        data=lambda w, input: os.path.dirname(input[0]),
         out=lambda w, output: os.path.dirname(output[0]),
     log:
         f"{LOGS}/train_{{dataset}}_fewshot-{{method}}.log",
@@ -109,4 +110,5 @@ rule train_fewshot:
     conda:
         ENV
     shell:
-        TRAIN + " --experiment fewshot --method {wildcards.method} > {log} 2>&1"
+        "diffrep train --config {params.config} --data {params.data} --dataset {wildcards.dataset} --threads {threads}"
+        " --out {params.out} --experiment fewshot --method {wildcards.method} > {log} 2>&1"

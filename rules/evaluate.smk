@@ -9,7 +9,7 @@ rule encode:
     output:
         f"{RESULTS}/{{dataset}}/codes/{{run}}.npz",
     params:
-        data=f"{DATA}/{{dataset}}",
+        data=lambda w, input: os.path.dirname(input.train),
     log:
         f"{LOGS}/encode_{{dataset}}_{{run}}.log",
     benchmark:
@@ -29,6 +29,8 @@ rule silhouette:
         lambda w: codes(w.dataset, silhouette_runs(w.dataset)),
     output:
         f"{RESULTS}/{{dataset}}/silhouette.csv",
+    params:
+        codes=lambda w, input: os.path.dirname(input[0]),
     log:
         f"{LOGS}/silhouette_{{dataset}}.log",
     threads: 1
@@ -38,7 +40,7 @@ rule silhouette:
     conda:
         ENV
     shell:
-        "diffrep silhouette --out {output} {input} > {log} 2>&1"
+        "diffrep silhouette --codes-dir {params.codes} --out {output} > {log} 2>&1"
 
 
 rule fewshot:
@@ -48,6 +50,7 @@ rule fewshot:
         f"{RESULTS}/{{dataset}}/fewshot.csv",
     params:
         config=RESOLVED,
+        codes=lambda w, input: os.path.dirname(input[0]),
     log:
         f"{LOGS}/fewshot_{{dataset}}.log",
     threads: 1
@@ -57,4 +60,4 @@ rule fewshot:
     conda:
         ENV
     shell:
-        "diffrep fewshot --config {params.config} --out {output} {input} > {log} 2>&1"
+        "diffrep fewshot --config {params.config} --codes-dir {params.codes} --out {output} > {log} 2>&1"

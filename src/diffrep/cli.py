@@ -75,14 +75,23 @@ def cmd_encode(args) -> None:
         np.savez(fh, **arrays)
 
 
+def _codes(codes_dir: str, experiments: tuple[str, ...]):
+    """(path, arrays, run spec) of every codes file in `codes_dir` from the given experiments, in name order."""
+    paths = sorted(Path(codes_dir).glob("*.npz"))
+    if not paths:
+        raise FileNotFoundError(f"no codes in {codes_dir}; create them with `diffrep encode`")
+    for path in paths:
+        z = np.load(path)
+        spec = json.loads(str(z["spec"]))
+        if spec["experiment"] in experiments:
+            yield path, z, spec
+
+
 def cmd_silhouette(args) -> None:
     from diffrep.evaluate.representation import silhouette
 
-    rows = []
-    for path in args.codes:
-        z = np.load(path)
-        spec = json.loads(str(z["spec"]))
-        rows.append({**spec, "silhouette": silhouette(z["codes_test"][0], z["y_test"]), "codes": str(path)})
+    rows = [{**spec, "silhouette": silhouette(z["codes_test"][0], z["y_test"]), "codes": path.as_posix()}
+            for path, z, spec in _codes(args.codes_dir, ("latent", "sweep"))]
     _write_csv(pd.DataFrame(rows), args.out)
 
 
@@ -92,9 +101,7 @@ def cmd_fewshot(args) -> None:
     cfg = cfgmod.load(args.config)
     fs = cfg.experiments.fewshot
     rows = []
-    for path in args.codes:
-        z = np.load(path)
-        spec = json.loads(str(z["spec"]))
+    for _, z, spec in _codes(args.codes_dir, ("fewshot",)):
         for n in fs.labels:
             rng = np.random.default_rng(fs.seed)
             for draw in range(fs.draws):
@@ -114,6 +121,7 @@ def cmd_report(args) -> None:
     from diffrep.report.render import render_report
 
     cfg = cfgmod.load(args.config)
+    cfgmod.dump(cfg, Path(args.results) / "config.yaml")
     render_report(cfg, Path(args.results), Path(args.out), Path(args.figures))
 
 
@@ -150,12 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("silhouette", help="silhouette scores of test codes")
     _common(s, out=True)
-    s.add_argument("codes", nargs="+")
+    s.add_argument("--codes-dir", required=True)
     s.set_defaults(func=cmd_silhouette)
 
     s = sub.add_parser("fewshot", help="few-shot SVM accuracy on codes")
     _common(s, config=True, out=True)
-    s.add_argument("codes", nargs="+")
+    s.add_argument("--codes-dir", required=True)
     s.set_defaults(func=cmd_fewshot)
 
     s = sub.add_parser("report", help="render reports/tables.md and the figures from the metrics")
