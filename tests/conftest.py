@@ -7,7 +7,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP = shutil.ignore_patterns(".venv", ".git", ".snakemake", "data", "models", "results", "logs", "benchmarks",
-                              "params.yaml", "__pycache__", "*.egg-info", ".pytest_cache", "dvc.lock", "tmp")
+                              "params.yaml", "__pycache__", "*.egg-info", ".pytest_cache", "dvc.lock", "tmp", "cache")
 
 
 def copy_repo(dest: Path) -> Path:
