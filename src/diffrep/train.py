@@ -163,7 +163,7 @@ def fit(state: State, loss_fn: LossFn, data: torch.Tensor, sched: Schedule, out_
         load_checkpoint(state, ckpt, fingerprint)
         log.info("resumed %s from %s at step %d", desc, ckpt, state.step)
     with tqdm(total=sched.iterations, initial=state.step, desc=desc, file=sys.stderr,
-              mininterval=2.0, disable=None) as bar:
+              mininterval=5.0, disable=False) as bar:
         while state.step < sched.iterations:
             try:
                 value = train_step(state, loss_fn, data, sched)

@@ -56,8 +56,9 @@ def sweep_table(sil: pd.DataFrame) -> tuple[list[dict], str]:
     rows = [{"t": f"{r['t']:.2f}", "silhouette": _fmt(r["mean"], r["std"]), "seeds": int(r["count"])} for _, r in agg.iterrows()]
     peak = agg.loc[agg["mean"].idxmax()]
     low, high = agg.iloc[0], agg.iloc[-1]
-    rises = peak["mean"] - low["mean"] > 2 * max(low["std"] if not np.isnan(low["std"]) else 0, 1e-3)
-    falls = high["mean"] < peak["mean"] and peak["t"] < high["t"]
+    low_std = 0.0 if np.isnan(low["std"]) else low["std"]
+    rises = peak["mean"] > 0 and peak["mean"] - low["mean"] > max(2 * low_std, 0.05)
+    falls = peak["t"] < high["t"] and high["mean"] < peak["mean"]
     why = (f"t = {low['t']:.2f} gives {low['mean']:.3f}, the peak is {peak['mean']:.3f} at t = {peak['t']:.2f}, "
            f"t = {high['t']:.2f} gives {high['mean']:.3f}")
     return rows, _verdict(rises and falls, why)

@@ -1,0 +1,44 @@
+"""Verdicts of the report on made-up metrics: each claim can come out either way."""
+import numpy as np
+import pandas as pd
+
+from diffrep.report.render import fewshot_table, latent_verdicts, sweep_table
+
+
+def sweep(values):
+    rows = [{"experiment": "sweep", "t": t, "seed": s, "silhouette": v + 0.01 * s}
+            for t, v in values.items() for s in range(3)]
+    return pd.DataFrame(rows)
+
+
+def test_sweep_verdict_follows_the_shape():
+    rows, verdict = sweep_table(sweep({0.1: -0.1, 0.5: 0.3, 1.0: 0.0}))
+    assert verdict.startswith("**reproduces**") and len(rows) == 3 and rows[1]["silhouette"] == "0.310 ± 0.010"
+    assert sweep_table(sweep({0.1: -0.1, 0.5: 0.0, 1.0: 0.3}))[1].startswith("**does not")  # no decline at large t
+    assert sweep_table(sweep({0.1: -0.2, 0.5: -0.1, 1.0: -0.15}))[1].startswith("**does not")  # never any class info
+
+
+def test_latent_verdicts():
+    def frame(t_drl, sigma_drl):
+        rows = []
+        for m in ("drl", "vdrl"):
+            rows += [{"experiment": "latent", "method": m, "scheme": "uniform_t", "freeze_encoder": False, "silhouette": t_drl},
+                     {"experiment": "latent", "method": m, "scheme": "uniform_sigma", "freeze_encoder": False, "silhouette": sigma_drl}]
+        return pd.DataFrame(rows)
+
+    good = latent_verdicts(frame(0.3, 0.4))
+    assert good["latent"].startswith("**reproduces**") and good["focus"].startswith("**reproduces**")
+    bad = latent_verdicts(frame(0.05, 0.0))
+    assert bad["latent"].startswith("**does not") and bad["focus"].startswith("**does not")
+
+
+def test_fewshot_verdict_compares_best_t_with_static_codes():
+    rows = []
+    for method, t, acc in [("drl", 0.0, 0.5), ("drl", 0.5, 0.8), ("drl", 1.0, 0.6), ("vdrl", 0.5, 0.7), ("vdrl", 1.0, 0.6),
+                           ("ae", np.nan, 0.6), ("vae", np.nan, 0.55)]:
+        rows += [{"method": method, "t": t, "labels": 30, "draw": d, "accuracy": acc} for d in range(2)]
+    table, verdicts = fewshot_table(pd.DataFrame(rows))
+    assert verdicts[0].startswith("**reproduces**") and "0.800" in verdicts[0]
+    assert {r["t"] for r in table if r["method"] == "AE"} == {"static"}
+    worse = pd.DataFrame([{**r, "accuracy": 0.9} if r["method"] == "ae" else r for r in rows])
+    assert fewshot_table(worse)[1][0].startswith("**does not")
