@@ -12,6 +12,7 @@ if not config:
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/drl.smk"
+include: "rules/generation.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 

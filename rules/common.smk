@@ -1,4 +1,7 @@
 # Shared helpers: the resolved parameters and the names of every run they imply.
+import os
+import re
+
 from diffrep import config as diffrep_config
 
 CFG = diffrep_config.resolve(config, "snakemake config")
@@ -13,6 +16,12 @@ BENCH = f"benchmarks/{CFG.name}"
 GPU = 1 if CFG.train.device == "cuda" else 0
 ENV = "../envs/diffrep.yaml"
 EX = CFG.experiments
+INCEPTION = [CFG.fidelity.inception_weights] if CFG.fidelity.inception_weights else []
+if INCEPTION and not os.path.isfile(INCEPTION[0]):
+    raise diffrep_config.ConfigError(
+        f"fidelity.inception_weights: {INCEPTION[0]!r} is not a file; put torch-fidelity's Inception-v3 weights there "
+        "or leave it empty to score with the domain classifier's features"
+    )
 
 
 def latent_runs():
@@ -43,4 +52,37 @@ def report_figures():
         figs += [f"reports/figures/{d}_{r}.png" for r in latent_runs()]
     figs += [f"reports/figures/{d}_silhouette_vs_t.png" for d in EX.sweep.datasets]
     figs += [f"reports/figures/{d}_fewshot.png" for d in EX.fewshot.datasets]
+    figs += [f"reports/figures/{d}_tinit_samples.png" for d in EX.generation.datasets]
+    figs += [f"reports/figures/{d}_{f}.png" for d in EX.adversarial.datasets
+             for f in ("adversarial_samples", "adversary_alpha", "t_density_loss")]
     return figs
+
+
+def generation_runs():
+    return [f"score-tinit{t}-{p}" for t in EX.generation.t_init for p in EX.generation.priors]
+
+
+def adversarial_runs():
+    return [f"adversarial-p{p}" for p in EX.adversarial.p_kl]
+
+
+def sample_runs(dataset):
+    runs = generation_runs() if dataset in EX.generation.datasets else []
+    return runs + (adversarial_runs() if dataset in EX.adversarial.datasets else [])
+
+
+def fidelity_datasets():
+    return sorted(set(EX.generation.datasets) | set(EX.adversarial.datasets))
+
+
+def sample_model(dataset, run):
+    """The model a sample set comes from: the plain score model for Table 3, an adversarial one for Table 2."""
+    return f"{MODELS}/{dataset}/{'score' if run.startswith('score-') else run}/model.pt"
+
+
+def sample_args(run):
+    """`diffrep sample` arguments of a sample-set name (score-tinit<t>-<prior> or adversarial-p<p_kl>)."""
+    if run.startswith("score-"):
+        t_init, prior = re.fullmatch(r"score-tinit([0-9.]+)-(.+)", run).groups()
+        return f"--t-init {t_init} --prior {prior} --n {EX.generation.samples} --seed {EX.generation.seed}"
+    return f"--n {EX.adversarial.samples} --seed {EX.adversarial.seed}"

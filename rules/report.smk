@@ -6,13 +6,16 @@ rule report:
     input:
         silhouette=[f"{RESULTS}/{d}/silhouette.csv" for d in sorted(set(EX.latent.datasets) | set(EX.sweep.datasets))],
         fewshot=[f"{RESULTS}/{d}/fewshot.csv" for d in EX.fewshot.datasets],
+        fidelity=[f"{RESULTS}/{d}/fidelity.csv" for d in fidelity_datasets()],
+        adversarial=[f"{RESULTS}/{d}/{f}/{r}.csv" for d in EX.adversarial.datasets for r in adversarial_runs()
+                     for f in ("loss_per_t", "alpha")],
         template="reports/templates/tables.md.j2",
         config=RESOLVED,
     output:
         tables="reports/tables.md",
         figures=report_figures(),
     params:
-        results=lambda w, input: os.path.dirname(os.path.dirname(input.silhouette[0])),
+        results=RESULTS,
     log:
         f"{LOGS}/report.log",
     threads: 1

@@ -3,8 +3,20 @@ import math
 
 import torch
 
-from diffrep.objectives import (denoising_score_matching, drl_objective, dsm_minimum_gaussian, fixed_t,
-                                kl_penalty, l1_penalty, t_sampler, uniform_sigma, uniform_t)
+from diffrep.objectives import (
+    adversarial_lambda_prime,
+    adversary_objective,
+    denoising_score_matching,
+    drl_objective,
+    dsm_minimum_gaussian,
+    fixed_t,
+    kl_penalty,
+    l1_penalty,
+    lambda_prime_t,
+    t_sampler,
+    uniform_sigma,
+    uniform_t,
+)
 from diffrep.sde import VESDE
 
 D, MU, S = 4, 0.7, 0.5  # data x0 ~ N(MU, S^2 I) in D dimensions
@@ -51,11 +63,11 @@ def test_drl_objective_vanishes_only_when_the_code_carries_x0():
     x0 = gaussian_batch(100_000, g)
     t = torch.full((x0.shape[0],), 0.5)
     noise = torch.randn(x0.shape, generator=g)
-    carry = lambda x, tt: (x, None)  # noqa: E731
-    kernel = lambda xt, tt, z: sde.kernel_score(xt, z, tt)  # noqa: E731
+    carry = lambda x, tt: (x, None)
+    kernel = lambda xt, tt, z: sde.kernel_score(xt, z, tt)
     assert drl_objective(kernel, carry, x0, t, sde, noise, g).abs().max().item() < 1e-6
-    blind = lambda x, tt: (torch.zeros(x.shape[0], 1), None)  # noqa: E731
-    marginal = lambda xt, tt, z: exact_score(sde)(xt, tt)  # noqa: E731
+    blind = lambda x, tt: (torch.zeros(x.shape[0], 1), None)
+    marginal = lambda xt, tt, z: exact_score(sde)(xt, tt)
     sigma = float(sde.sigma(torch.tensor(0.5)))
     value = drl_objective(marginal, blind, x0, t, sde, noise, g).mean().item()
     assert abs(value - dsm_minimum_gaussian(D, S**2, sigma)) < 0.03 * dsm_minimum_gaussian(D, S**2, sigma)
@@ -78,3 +90,23 @@ def test_t_sampling_schemes():
     assert abs(sig.mean().item() - (0.01 + 50) / 2) < 0.3  # sigma uniform on [sigma_min, sigma_max]
     assert torch.all(fixed_t(0.3)(5, g) == 0.3)
     assert torch.all(t_sampler("fixed", sde, 1e-5, 0.0)(3, g) == 1e-5)
+
+
+def test_lambda_prime_is_a_density_and_its_sampler_follows_it():
+    t = torch.linspace(0, 1, 10001)
+    for alpha in (-1.0, -0.4, 0.0, 0.3, 1.0):
+        dens = adversarial_lambda_prime(t, torch.tensor(alpha))
+        assert dens.min() >= -1e-6 and abs(torch.trapezoid(dens, t).item() - 1) < 1e-4
+        draws = lambda_prime_t(alpha, 0.0)(200_000, torch.Generator().manual_seed(1)).double()
+        # closed forms: E[t] = 1/2 + alpha/6, P(t <= 1/2) = alpha/4 + (1 - alpha)/2; 5 standard errors
+        assert abs(draws.mean().item() - (0.5 + alpha / 6)) < 5 * 0.29 / 200_000**0.5
+        p_half = alpha / 4 + (1 - alpha) / 2
+        assert abs((draws <= 0.5).double().mean().item() - p_half) < 5 * (p_half * (1 - p_half) / 200_000) ** 0.5
+
+
+def test_adversary_gains_by_tilting_towards_the_larger_loss():
+    t = torch.rand(4096, generator=torch.Generator().manual_seed(0))
+    alpha = torch.zeros((), requires_grad=True)
+    adversary_objective(1.0 - t, t, alpha).backward()  # loss is larger at small t
+    # d/d alpha E[lambda'_alpha(t) (1 - t)] = E[(2t - 1)(1 - t)] = -1/6 for t ~ U[0, 1]
+    assert abs(alpha.grad.item() + 1 / 6) < 0.02

@@ -58,7 +58,7 @@ def test_prior_sampling_and_logp():
 
 def test_reverse_ode_drift_is_half_the_sde_correction():
     sde = VESDE(0.01, 50.0)
-    score = lambda x, t: -x  # noqa: E731
+    score = lambda x, t: -x
     x, t = torch.ones(2, 3), torch.full((2,), 0.5)
     drift_sde, g = sde.reverse(score).sde(x, t)
     drift_ode, g0 = sde.reverse(score, probability_flow=True).sde(x, t)

@@ -1,5 +1,4 @@
 """The training loop: exact resume after kill -9, non-finite losses, corrupt checkpoints, config errors."""
-import os
 import signal
 import subprocess
 import sys
@@ -74,7 +73,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
 
 
 def test_corrupt_or_foreign_checkpoint_is_a_clear_error(tmp_path):
-    loss = lambda m, x, g: m(x).pow(2).sum(1)  # noqa: E731
+    loss = lambda m, x, g: m(x).pow(2).sum(1)
     (tmp_path / "ckpt.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="cannot be read"):
         tiny(tmp_path, loss)

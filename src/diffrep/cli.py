@@ -13,6 +13,7 @@ import torch
 
 from diffrep import config as cfgmod
 from diffrep.io import atomic_path, write_text
+from diffrep.methods.drl import EXPERIMENTS, METHODS, SCHEMES
 
 
 def cmd_resolve(args) -> None:
@@ -47,7 +48,8 @@ def cmd_train(args) -> None:
     _dataset(cfg, args.dataset)
     torch.set_num_threads(args.threads or cfg.train.threads)
     seed = args.seed if args.seed is not None else getattr(cfg.experiments, args.experiment).__dict__.get("seed", 0)
-    spec = RunSpec(args.dataset, args.experiment, args.method, args.scheme, args.t, seed, args.init, args.freeze_encoder)
+    spec = RunSpec(args.dataset, args.experiment, args.method, args.scheme, args.t, seed, args.init, args.freeze_encoder,
+                   args.p_kl)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cfgmod.dump(cfg, out / "config.yaml")
@@ -117,6 +119,85 @@ def _write_csv(df: pd.DataFrame, path: str) -> None:
     write_text(path, df.to_csv(index=False))
 
 
+def cmd_sample(args) -> None:
+    """Samples of an unconditional score model from t_init with the given prior (DRL Table 2, 3)."""
+    import time
+
+    from diffrep.methods.drl import load_model
+    from diffrep.methods.generation import generate, sampling_steps
+    from diffrep.train import pick_device
+
+    torch.set_num_threads(args.threads)
+    model, spec, cfg = load_model(args.model, pick_device(args.device))
+    start = time.perf_counter()
+    x, nfe = generate(model, args.n, model.image_shape, cfg.sampling, args.t_init, args.prior, args.seed)
+    meta = {"t_init": args.t_init, "prior": args.prior, "method": cfg.sampling.method, "nfe": nfe,
+            "steps": sampling_steps(cfg.sampling.steps, args.t_init),
+            "seconds": time.perf_counter() - start, "p_kl": spec.p_kl}
+    with atomic_path(args.out) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, x=(x * 255).round().to(torch.uint8).numpy(), meta=json.dumps(meta))
+
+
+def cmd_train_classifier(args) -> None:
+    """The domain classifier whose features give FID/IS offline; its test accuracy is kept beside it."""
+    from diffrep import data
+    from diffrep.evaluate.fidelity import (
+        classifier_accuracy,
+        save_classifier,
+        train_classifier,
+    )
+
+    cfg = cfgmod.load(args.config)
+    torch.set_num_threads(args.threads)
+    (x_train, y_train), (x_test, y_test) = data.load(args.data, "train"), data.load(args.data, "test")
+    fc = cfg.fidelity
+    model = train_classifier(x_train, y_train, epochs=fc.classifier_epochs, lr=fc.classifier_lr,
+                             feature_dim=fc.feature_dim, seed=0)
+    accuracy = classifier_accuracy(model, x_test, y_test)
+    logging.getLogger("diffrep").info("domain classifier test accuracy %.4f", accuracy)
+    save_classifier(model, args.out)
+    write_text(Path(args.out).with_name("accuracy.json"), json.dumps({"test_accuracy": accuracy}) + "\n")
+
+
+def cmd_fidelity(args) -> None:
+    """FID/IS of every sample set against the training images: Inception when its weights are given, else the classifier."""
+    from diffrep import data
+    from diffrep.evaluate.fidelity import fidelity_metrics
+
+    cfg = cfgmod.load(args.config)
+    torch.set_num_threads(args.threads)
+    inception = cfg.fidelity.inception_weights
+    features, weights = ("inception", inception) if inception else ("classifier", args.classifier)
+    reference, _ = data.load(args.data, "train")
+    accuracy = json.loads(Path(args.classifier).with_name("accuracy.json").read_text())["test_accuracy"]
+    rows = []
+    for path in args.samples:
+        z = np.load(path)
+        x = torch.from_numpy(z["x"]).float() / 255
+        scores = fidelity_metrics(x, reference, features=features, weights_path=weights, cuda=torch.cuda.is_available())
+        rows.append({"run": Path(path).stem, **json.loads(str(z["meta"])), "samples": len(x), **scores,
+                     "classifier_accuracy": accuracy if features == "classifier" else float("nan")})
+    with atomic_path(args.out) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+
+
+def cmd_loss_per_t(args) -> None:
+    """Mean DSM loss of the test images on a grid of t (DRL Fig. 13), and alpha over training (Fig. 14)."""
+    from diffrep import data
+    from diffrep.methods.drl import load_model
+    from diffrep.methods.generation import loss_per_t
+
+    x_test, _ = data.load(args.data, "test")
+    model, spec, _ = load_model(args.model)
+    ts = [round(0.05 + 0.1 * i, 2) for i in range(10)]
+    alpha = model.log_values().get("alpha", float("nan"))
+    losses = pd.DataFrame({"t": ts, "loss": loss_per_t(model, x_test, ts)}).assign(p_kl=spec.p_kl, alpha=alpha)
+    history = pd.read_csv(Path(args.model).parent / "metrics.csv")[["step", "alpha"]].assign(p_kl=spec.p_kl)
+    for frame, out in ((losses, args.out), (history, args.alpha_out)):
+        with atomic_path(out) as tmp:
+            frame.to_csv(tmp, index=False)
+
+
 def cmd_report(args) -> None:
     from diffrep.report.render import render_report
 
@@ -142,13 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train one model (DRL/VDRL or an AE/VAE baseline); resumes from its checkpoint")
     _common(s, config=True, out=True, data=True, threads=True)
     s.add_argument("--dataset", required=True)
-    s.add_argument("--experiment", required=True, choices=["latent", "sweep", "fewshot"])
-    s.add_argument("--method", required=True, choices=["drl", "vdrl", "ae", "vae"])
-    s.add_argument("--scheme", default="uniform_t", choices=["uniform_t", "uniform_sigma", "fixed"])
+    s.add_argument("--experiment", required=True, choices=EXPERIMENTS)
+    s.add_argument("--method", required=True, choices=METHODS)
+    s.add_argument("--scheme", default="uniform_t", choices=SCHEMES)
     s.add_argument("--t", type=float)
     s.add_argument("--seed", type=int)
     s.add_argument("--init", help="phase-1 model.pt to start from")
     s.add_argument("--freeze-encoder", action="store_true")
+    s.add_argument("--p-kl", type=float, help="adversarial lambda (DRL A.7): share of steps on the plain objective")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("encode", help="codes of the training and test images")
@@ -165,6 +247,32 @@ def build_parser() -> argparse.ArgumentParser:
     _common(s, config=True, out=True)
     s.add_argument("--codes-dir", required=True)
     s.set_defaults(func=cmd_fewshot)
+
+    s = sub.add_parser("train-classifier", help="the domain classifier that gives FID/IS features offline")
+    _common(s, config=True, out=True, data=True, threads=True)
+    s.set_defaults(func=cmd_train_classifier)
+
+    s = sub.add_parser("sample", help="samples of a score model from t_init with a Gaussian or uniform+Gaussian prior")
+    _common(s, out=True, threads=True)
+    s.add_argument("--model", required=True)
+    s.add_argument("--n", type=int, required=True, help="number of samples")
+    s.add_argument("--t-init", type=float, default=1.0)
+    s.add_argument("--prior", default="gaussian", choices=["gaussian", "uniform+gaussian"])
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("fidelity", help="FID and Inception Score of sample sets (features named in the output)")
+    _common(s, config=True, out=True, data=True, threads=True)
+    s.add_argument("--classifier", required=True, help="the domain classifier's model.pt")
+    s.add_argument("--samples", nargs="+", required=True)
+    s.set_defaults(func=cmd_fidelity)
+
+    s = sub.add_parser("loss-per-t", help="test loss per t and alpha over training of an adversarial model")
+    _common(s, out=True, data=True)
+    s.add_argument("--model", required=True)
+    s.add_argument("--alpha-out", required=True)
+    s.set_defaults(func=cmd_loss_per_t)
 
     s = sub.add_parser("report", help="render reports/tables.md and the figures from the metrics")
     _common(s, config=True, out=True)

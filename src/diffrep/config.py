@@ -111,10 +111,55 @@ class FewShotExperiment:
 
 
 @dataclass
+class SamplingConfig:
+    """How samples are drawn for FID/IS (score-SDE's predictor-corrector defaults)."""
+
+    method: str = "pc"
+    steps: int = 1000  # at t_init = 1; a shortened run takes steps * t_init (DRL sec. 4.3)
+    snr: float = 0.16
+    batch_size: int = 500
+
+
+@dataclass
+class GenerationExperiment:
+    """DRL Table 3, Fig. 4: sampling from t_init < 1 with a Gaussian or a uniform+Gaussian prior."""
+
+    datasets: list[str] = field(default_factory=lambda: ["digits"])
+    t_init: list[float] = field(default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+    priors: list[str] = field(default_factory=lambda: ["gaussian", "uniform+gaussian"])
+    samples: int = 20000
+    seed: int = 0
+
+
+@dataclass
+class AdversarialExperiment:
+    """DRL Table 2, Fig. 13, 14: adversarial lambda'_alpha from the unconditional checkpoint, per p_KL."""
+
+    datasets: list[str] = field(default_factory=lambda: ["digits"])
+    p_kl: list[float] = field(default_factory=lambda: [0.0, 0.05, 0.5, 0.95, 1.0])
+    iterations: int = 50000
+    adversary_lr_scale: float = 1.0
+    samples: int = 50000
+    seed: int = 0
+
+
+@dataclass
+class FidelityConfig:
+    """FID/IS features: Inception-v3 from a local weights file when given, else the domain classifier."""
+
+    inception_weights: str = ""
+    classifier_epochs: int = 30
+    classifier_lr: float = 1e-3
+    feature_dim: int = 128
+
+
+@dataclass
 class Experiments:
     latent: LatentExperiment = field(default_factory=LatentExperiment)
     sweep: SweepExperiment = field(default_factory=SweepExperiment)
     fewshot: FewShotExperiment = field(default_factory=FewShotExperiment)
+    generation: GenerationExperiment = field(default_factory=GenerationExperiment)
+    adversarial: AdversarialExperiment = field(default_factory=AdversarialExperiment)
 
 
 @dataclass
@@ -130,6 +175,8 @@ class Config:
     penalties: PenaltyConfig = field(default_factory=PenaltyConfig)
     datasets: dict[str, DatasetConfig] = field(default_factory=lambda: {"digits": DatasetConfig()})
     experiments: Experiments = field(default_factory=Experiments)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    fidelity: FidelityConfig = field(default_factory=FidelityConfig)
 
 
 SCHEMA = json.loads(resources.files("diffrep").joinpath("schema.json").read_text())
@@ -181,6 +228,10 @@ _NESTED = {
     "LatentExperiment": LatentExperiment,
     "SweepExperiment": SweepExperiment,
     "FewShotExperiment": FewShotExperiment,
+    "GenerationExperiment": GenerationExperiment,
+    "AdversarialExperiment": AdversarialExperiment,
+    "SamplingConfig": SamplingConfig,
+    "FidelityConfig": FidelityConfig,
 }
 
 

@@ -4,11 +4,11 @@ Every loss returns one value per sample; the training loop takes the mean.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
-from diffrep.sde import VESDE, SDE
+from diffrep.sde import SDE, VESDE
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 TSampler = Callable[[int, torch.Generator | None], torch.Tensor]
@@ -40,6 +40,30 @@ def fixed_t(t: float) -> TSampler:
         return torch.full((n,), float(t))
 
     return sample
+
+
+def adversarial_lambda_prime(t: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """DRL A.7: lambda'_alpha(t) = 2 alpha t + (1 - alpha), a density on [0, 1] for alpha in [-1, 1]."""
+    return 2 * alpha * t + (1 - alpha)
+
+
+def lambda_prime_t(alpha: float, eps: float) -> TSampler:
+    """t ~ lambda'_alpha by the inverse of its CDF F(t) = alpha t^2 + (1 - alpha) t, kept in [eps, 1] (DRL A.7)."""
+
+    def sample(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        u = torch.rand(n, generator=generator, dtype=torch.float64)
+        if abs(alpha) < 1e-6:
+            t = u
+        else:  # the root of alpha t^2 + (1 - alpha) t - u in [0, 1], written to stay stable as alpha -> 0
+            t = 2 * u / ((1 - alpha) + torch.sqrt((1 - alpha) ** 2 + 4 * alpha * u))
+        return t.clamp(min=eps, max=1.0).float()
+
+    return sample
+
+
+def adversary_objective(per_t_loss: torch.Tensor, t: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """The adversary's gain E_{t ~ U}[lambda'_alpha(t) * loss(t)] (DRL eq. 10 restricted to linear lambda'), to maximise."""
+    return (adversarial_lambda_prime(t, alpha) * per_t_loss.detach()).mean()
 
 
 def t_sampler(scheme: str, sde: SDE, eps: float, t: float | None = None) -> TSampler:

@@ -51,7 +51,7 @@ class SDE(ABC):
         drift, diffusion = self.sde(x, t)
         return drift * dt, diffusion * math.sqrt(abs(dt))
 
-    def reverse(self, score_fn, probability_flow: bool = False) -> "ReverseSDE":
+    def reverse(self, score_fn, probability_flow: bool = False) -> ReverseSDE:
         """The reverse-time SDE (Anderson 1982) or the probability-flow ODE."""
         return ReverseSDE(self, score_fn, probability_flow)
 

@@ -10,9 +10,9 @@ import copy
 import logging
 import math
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import torch
 from tqdm import tqdm
@@ -85,7 +85,8 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
         e.copy_(b)
 
 
-def new_state(model: torch.nn.Module, params: Iterable[torch.nn.Parameter], sched: Schedule) -> State:
+def new_state(model: torch.nn.Module, params: Iterable, sched: Schedule) -> State:
+    """Fresh state; `params` are parameters or param groups (a group may carry an `lr_scale`)."""
     generator = torch.Generator().manual_seed(sched.seed)
     optimizer = torch.optim.Adam(list(params), lr=sched.lr)
     return State(0, model, copy.deepcopy(model).requires_grad_(False), optimizer, generator)
@@ -135,7 +136,7 @@ def train_step(state: State, loss_fn: LossFn, data: torch.Tensor, sched: Schedul
     if not math.isfinite(value):
         raise NonFiniteLossError(f"non-finite loss ({value}) at step {state.step + 1}")
     for group in state.optimizer.param_groups:
-        group["lr"] = learning_rate(state.step, sched)
+        group["lr"] = learning_rate(state.step, sched) * group.get("lr_scale", 1.0)
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     params = [p for g in state.optimizer.param_groups for p in g["params"]]
@@ -174,7 +175,8 @@ def fit(state: State, loss_fn: LossFn, data: torch.Tensor, sched: Schedule, out_
             bar.update(1)
             if state.step % sched.log_every == 0 or state.step == sched.iterations:
                 mean = state.window[0] / state.window[1]
-                state.metrics.append({"step": state.step, "loss": mean, "lr": learning_rate(state.step - 1, sched)})
+                logged = getattr(state.model, "log_values", dict)()
+                state.metrics.append({"step": state.step, "loss": mean, "lr": learning_rate(state.step - 1, sched), **logged})
                 bar.set_postfix(loss=f"{mean:.4g}")
                 state.window = [0.0, 0]
             if state.step % sched.checkpoint_every == 0 or state.step == sched.iterations:

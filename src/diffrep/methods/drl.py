@@ -15,13 +15,20 @@ from torch import nn
 
 from diffrep.config import Config, to_dict
 from diffrep.io import atomic_path
+from diffrep.methods.generation import (
+    ScoreModel,
+    adversarial_loss,
+    param_groups,
+    score_loss,
+)
 from diffrep.nets.encoder import Decoder, Encoder
 from diffrep.nets.unet import ScoreUNet
 from diffrep.objectives import drl_objective, reconstruction_objective, t_sampler
 from diffrep.sde import build_sde
 from diffrep.train import Schedule, State, fit, new_state, pick_device
 
-METHODS = ("drl", "vdrl", "ae", "vae")
+EXPERIMENTS = ("latent", "sweep", "fewshot", "generation", "adversarial")
+METHODS = ("drl", "vdrl", "ae", "vae", "score")
 SCHEMES = ("uniform_t", "uniform_sigma", "fixed")
 
 
@@ -37,8 +44,11 @@ class RunSpec:
     seed: int = 0
     init: str | None = None
     freeze_encoder: bool = False
+    p_kl: float | None = None
 
     def __post_init__(self):
+        if self.experiment not in EXPERIMENTS:
+            raise ValueError(f"unknown experiment {self.experiment!r}; known: {EXPERIMENTS}")
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; known: {METHODS}")
         if self.scheme not in SCHEMES:
@@ -47,6 +57,8 @@ class RunSpec:
             raise ValueError("the 'fixed' scheme needs --t")
         if self.freeze_encoder and not self.init:
             raise ValueError("--freeze-encoder needs --init, the phase-1 model whose encoder is kept")
+        if self.p_kl is not None and (self.method != "score" or not self.init):
+            raise ValueError("--p-kl (adversarial lambda) needs --method score and --init, the pretrained score model")
 
 
 class DRLModel(nn.Module):
@@ -83,6 +95,10 @@ def build_model(cfg: Config, spec: RunSpec, image_shape: tuple[int, int, int]) -
     """The network a run trains, sized by the dataset's parameters."""
     net = cfg.datasets[spec.dataset].net
     c, h, _ = image_shape
+    sde = build_sde(cfg.sde.kind, cfg.sde.sigma_min, cfg.sde.sigma_max)
+    if spec.method == "score":
+        score = ScoreUNet(c, net.channels, net.num_res_blocks, net.emb_dim, 0, net.code_hidden, net.dropout)
+        return ScoreModel(score, sde, adversarial=spec.p_kl is not None)
     probabilistic = spec.method in ("vdrl", "vae")
     time_conditioned = spec.experiment == "fewshot" and spec.method in ("drl", "vdrl")
     encoder = Encoder(c, h, net.channels, net.num_res_blocks, net.emb_dim, code_dim(cfg, spec), net.code_hidden,
@@ -90,12 +106,14 @@ def build_model(cfg: Config, spec: RunSpec, image_shape: tuple[int, int, int]) -
     if spec.method in ("ae", "vae"):
         return AutoEncoder(encoder, Decoder(c, h, net.channels, net.num_res_blocks, code_dim(cfg, spec), net.code_hidden))
     score = ScoreUNet(c, net.channels, net.num_res_blocks, net.emb_dim, code_dim(cfg, spec), net.code_hidden, net.dropout)
-    return DRLModel(encoder, score, build_sde(cfg.sde.kind, cfg.sde.sigma_min, cfg.sde.sigma_max))
+    return DRLModel(encoder, score, sde)
 
 
 def loss_function(cfg: Config, spec: RunSpec, model: nn.Module):
     """Per-sample loss of a batch: DRL eq. 7/8 for drl/vdrl, reconstruction for ae/vae."""
     pen = cfg.penalties
+    if isinstance(model, ScoreModel):
+        return score_loss(cfg.sde.eps) if spec.p_kl is None else adversarial_loss(cfg.sde.eps, spec.p_kl)
     if isinstance(model, AutoEncoder):
         kl = 1.0 if spec.method == "vae" else 0.0
         return lambda m, x0, g: reconstruction_objective(m.decoder, m.encode, x0, g, l1=pen.l1, kl=kl)
@@ -114,6 +132,8 @@ def schedule(cfg: Config, spec: RunSpec) -> Schedule:
     iterations = ds.iterations
     if spec.experiment == "sweep" and cfg.experiments.sweep.iterations:
         iterations = cfg.experiments.sweep.iterations
+    if spec.experiment == "adversarial":
+        iterations = cfg.experiments.adversarial.iterations
     return Schedule(iterations, ds.batch_size, tr.lr, tr.warmup, tr.grad_clip, tr.ema,
                     tr.checkpoint_every, tr.log_every, spec.seed)
 
@@ -124,8 +144,10 @@ def fingerprint(cfg: Config, spec: RunSpec) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def trainable_parameters(model: nn.Module, spec: RunSpec) -> list[nn.Parameter]:
-    """All parameters, or all but the encoder's in the frozen-encoder phase."""
+def trainable_parameters(model: nn.Module, cfg: Config, spec: RunSpec) -> list:
+    """All parameters, all but the encoder's in the frozen-encoder phase, or the adversary's own group."""
+    if isinstance(model, ScoreModel):
+        return param_groups(model, cfg.experiments.adversarial.adversary_lr_scale)
     if spec.freeze_encoder:
         model.encoder.requires_grad_(False)
     return [p for p in model.parameters() if p.requires_grad]
@@ -146,7 +168,16 @@ def load_model(path: str | Path, device: torch.device | None = None) -> tuple[nn
     cfg, spec = resolve(payload["config"], str(path)), RunSpec(**payload["spec"])
     model = build_model(cfg, spec, tuple(payload["image_shape"]))
     model.load_state_dict(payload["state"])
+    model.image_shape = tuple(payload["image_shape"])
     return model.to(device or torch.device("cpu")).eval(), spec, cfg
+
+
+def start_from(model: nn.Module, path: str) -> None:
+    """Load a pretrained model's weights; only a new adversary (DRL A.7) may be missing from them."""
+    state = torch.load(path, map_location="cpu", weights_only=False)["state"]
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or set(missing) - {"adversary"}:
+        raise ValueError(f"{path} does not fit this model: missing {missing}, unexpected {unexpected}")
 
 
 def train_run(cfg: Config, spec: RunSpec, x_train: torch.Tensor, out_dir: Path) -> State:
@@ -156,10 +187,10 @@ def train_run(cfg: Config, spec: RunSpec, x_train: torch.Tensor, out_dir: Path) 
     image_shape = tuple(x_train.shape[1:])
     model = build_model(cfg, spec, image_shape)
     if spec.init:
-        model.load_state_dict(torch.load(spec.init, map_location="cpu", weights_only=False)["state"])
+        start_from(model, spec.init)
     model = model.to(device)
     sched = schedule(cfg, spec)
-    state = new_state(model, trainable_parameters(model, spec), sched)
+    state = new_state(model, trainable_parameters(model, cfg, spec), sched)
     desc = f"{spec.dataset}/{spec.experiment}/{spec.method}"
     state = fit(state, loss_function(cfg, spec, model), x_train.to(device), sched, out_dir, fingerprint(cfg, spec), desc)
     save_model(state.ema, cfg, spec, image_shape, out_dir / "model.pt")

@@ -6,12 +6,16 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-from diffrep.io import atomic_path  # noqa: E402
+import torch
+from torchvision.utils import make_grid
+
+from diffrep.io import atomic_path
+from diffrep.objectives import adversarial_lambda_prime
 
 
 def _save(fig, path: Path) -> None:
@@ -53,3 +57,42 @@ def fewshot_vs_t(fewshot: pd.DataFrame, title: str, path: Path) -> None:
         ax.legend(fontsize=7)
     g.figure.suptitle(title, y=1.03)
     _save(g.figure, path)
+
+
+def sample_grids(panels: list[tuple[str, np.ndarray]], ncols: int, title: str, path: Path, per_panel: int = 36) -> None:
+    """Grids of uint8 samples (N, C, H, W), one panel per setting (DRL Fig. 4)."""
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.9 * ncols, 2.1 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (label, images) in zip(axes.flat, panels):
+        side = int(np.sqrt(per_panel))
+        grid = make_grid(torch.from_numpy(images[:per_panel]), nrow=side, padding=1, pad_value=255)
+        ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+        ax.set_title(label, fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path)
+
+
+def adversary_over_training(alphas: pd.DataFrame, title: str, path: Path) -> None:
+    """The adversary's alpha against the training step, one line per p_KL (DRL Fig. 14)."""
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    sns.lineplot(data=alphas, x="step", y="alpha", hue="p_kl", palette="viridis", ax=ax)
+    ax.set(title=title, xlabel="training step (model and adversary turns)", ylabel="alpha", ylim=(-1.05, 1.05))
+    _save(fig, path)
+
+
+def t_density_and_loss(losses: pd.DataFrame, title: str, path: Path) -> None:
+    """The t-density lambda'_alpha at the final alpha and the test loss per t, per p_KL (DRL Fig. 13)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.2))
+    grid = np.linspace(0, 1, 101)
+    for p_kl, alpha in losses.groupby("p_kl")["alpha"].first().items():
+        prime = adversarial_lambda_prime(torch.from_numpy(grid), torch.tensor(alpha)).numpy()
+        mix = p_kl + (1 - p_kl) * prime  # plain steps draw t uniformly
+        left.plot(grid, mix, label=f"p_KL = {p_kl:g} (alpha {alpha:.2f})")
+    left.set(xlabel="t", ylabel="density of t on model turns", title="distribution of t")
+    left.legend(fontsize=6)
+    sns.lineplot(data=losses, x="t", y="loss", hue="p_kl", palette="viridis", marker="o", ax=right)
+    right.set(yscale="log", xlabel="t", ylabel="DSM loss, test images", title="loss per t")
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path)

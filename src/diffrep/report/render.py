@@ -6,10 +6,13 @@ from pathlib import Path
 import jinja2
 import numpy as np
 import pandas as pd
+import torch
 
 from diffrep.config import Config
 from diffrep.io import write_text
-from diffrep.report import figures
+from diffrep.report import figures, generation
+from diffrep.report.verdicts import verdict
+from diffrep.sde import build_sde
 
 PAPER = {
     "latent": "MNIST and CIFAR-10 codes (2-d, uniform t) arrange by class, with style varying inside a class (DRL Fig. 2, 5, 6); no number is given.",
@@ -44,15 +47,11 @@ def latent_verdicts(sil: pd.DataFrame) -> dict[str, str]:
     uniform = ", ".join(f"{m.upper()} {by[(m, 'uniform_t')]:.3f}" for m in methods)
     pairs = ", ".join(f"{m.upper()} {by[(m, 'uniform_sigma')]:.3f} against {by[(m, 'uniform_t')]:.3f}" for m in methods)
     return {
-        "latent": _verdict(bool(methods) and len(clustered) == len(methods),
+        "latent": verdict(bool(methods) and len(clustered) == len(methods),
                            f"uniform-t silhouette {uniform} (reproduces if above 0.1 for both)"),
-        "focus": _verdict(bool(methods) and len(focus) == len(methods),
+        "focus": verdict(bool(methods) and len(focus) == len(methods),
                           f"sigma-uniform against uniform-t silhouette: {pairs} (reproduces if higher for both)"),
     }
-
-
-def _verdict(ok: bool, why: str) -> str:
-    return f"**{'reproduces' if ok else 'does not reproduce'}** here: {why}."
 
 
 def sweep_table(sil: pd.DataFrame) -> tuple[list[dict], str]:
@@ -67,7 +66,7 @@ def sweep_table(sil: pd.DataFrame) -> tuple[list[dict], str]:
     falls = peak["t"] < high["t"] and high["mean"] < peak["mean"]
     why = (f"t = {low['t']:.2f} gives {low['mean']:.3f}, the peak is {peak['mean']:.3f} at t = {peak['t']:.2f}, "
            f"t = {high['t']:.2f} gives {high['mean']:.3f}")
-    return rows, _verdict(rises and falls, why)
+    return rows, verdict(rises and falls, why)
 
 
 def fewshot_table(fs: pd.DataFrame) -> tuple[list[dict], list[str]]:
@@ -85,7 +84,7 @@ def fewshot_table(fs: pd.DataFrame) -> tuple[list[dict], list[str]]:
         comparable = ", ".join(f"{m.upper()} {v:.3f}" for m, v in at_one.groupby(timed["method"]).first().items())
         why = (f"{n} labels: best E(x0, t) {best['mean']:.3f} ({best['method'].upper()}, t = {best['t']:.1f}) against "
                f"the best static code {baseline:.3f}; at t = 1.0: {comparable}")
-        verdicts.append(_verdict(best["mean"] > baseline, why))
+        verdicts.append(verdict(best["mean"] > baseline, why))
     return rows, verdicts
 
 
@@ -94,20 +93,21 @@ def render_report(cfg: Config, results: Path, out: Path, figdir: Path, templates
     sections = [_dataset_section(cfg, name, results / name, figdir, out.parent) for name in _datasets(cfg)]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
-    text = env.get_template("tables.md.j2").render(cfg=cfg, sections=sections, paper=PAPER)
+    text = env.get_template("tables.md.j2").render(cfg=cfg, sections=sections, paper=PAPER, claims=generation.CLAIMS)
     write_text(out, text)
 
 
 def _datasets(cfg: Config) -> list[str]:
     ex = cfg.experiments
-    return sorted(set(ex.latent.datasets) | set(ex.sweep.datasets) | set(ex.fewshot.datasets))
+    return sorted(set(ex.latent.datasets) | set(ex.sweep.datasets) | set(ex.fewshot.datasets)
+                  | set(ex.generation.datasets) | set(ex.adversarial.datasets))
 
 
 def _dataset_section(cfg: Config, name: str, res: Path, figdir: Path, root: Path) -> dict:
     ds, ex = cfg.datasets[name], cfg.experiments
     sec = {"name": name, "iterations": ds.iterations, "batch_size": ds.batch_size, "source": ds.source,
            "sweep_iterations": ex.sweep.iterations or ds.iterations, "figures": {}}
-    rel = lambda p: p.relative_to(root).as_posix() if p.is_relative_to(root) else p.as_posix()  # noqa: E731
+    rel = lambda p: p.relative_to(root).as_posix() if p.is_relative_to(root) else p.as_posix()
     sil_path = res / "silhouette.csv"
     if sil_path.is_file():
         sil = pd.read_csv(sil_path)
@@ -126,7 +126,40 @@ def _dataset_section(cfg: Config, name: str, res: Path, figdir: Path, root: Path
         path = figdir / f"{name}_fewshot.png"
         figures.fewshot_vs_t(fs, f"{name}: few-shot SVM on 8-d codes", path)
         sec["figures"]["fewshot"] = rel(path)
+    if (res / "fidelity.csv").is_file():
+        _generation_section(cfg, sec, res, figdir, rel)
     return sec
+
+
+def _generation_section(cfg: Config, sec: dict, res: Path, figdir: Path, rel) -> None:
+    """DRL Table 3 and Fig. 4 (t_init), Table 2 and Fig. 13, 14 (adversarial lambda) of one dataset."""
+    name, fid = sec["name"], pd.read_csv(res / "fidelity.csv")
+    first = fid.iloc[0]
+    sec.update(features=first["features"], isc_features=first["isc_features"], fid_samples=int(first["samples"]),
+               classifier_accuracy=float(first["classifier_accuracy"]))
+    sigma = build_sde(cfg.sde.kind, cfg.sde.sigma_min, cfg.sde.sigma_max).sigma
+    if name in cfg.experiments.generation.datasets:
+        sec["table3"], sec["table3_verdict"] = generation.table3(fid, lambda t: float(sigma(torch.tensor(t))))
+        sec["figures"]["tinit"] = rel(_grid_figure(fid[fid["run"].str.startswith("score-")], res, figdir / f"{name}_tinit_samples.png",
+                                                   len(cfg.experiments.generation.t_init), "t_init {t_init:g}, {prior}", f"{name}: samples per t_init and prior"))
+    if name in cfg.experiments.adversarial.datasets:
+        alphas, losses = (pd.concat(pd.read_csv(p) for p in sorted((res / d).glob("*.csv"))) for d in ("alpha", "loss_per_t"))
+        sec["table2"], sec["table2_verdict"] = generation.table2(fid, alphas)
+        adv = fid[fid["run"].str.startswith("adversarial-")]
+        sec["figures"]["adversarial"] = rel(_grid_figure(adv, res, figdir / f"{name}_adversarial_samples.png", len(adv),
+                                                         "p_KL {p_kl:g}", f"{name}: samples per p_KL"))
+        path = figdir / f"{name}_adversary_alpha.png"
+        figures.adversary_over_training(alphas, f"{name}: adversary alpha over training", path)
+        sec["figures"]["alpha"] = rel(path)
+        path = figdir / f"{name}_t_density_loss.png"
+        figures.t_density_and_loss(losses, f"{name}: t on model turns and test loss per t", path)
+        sec["figures"]["loss_per_t"] = rel(path)
+
+
+def _grid_figure(rows: pd.DataFrame, res: Path, path: Path, ncols: int, label: str, title: str) -> Path:
+    panels = [(label.format(**r), np.load(res / "samples" / f"{r['run']}.npz")["x"]) for _, r in rows.iterrows()]
+    figures.sample_grids(panels, ncols, title, path)
+    return path
 
 
 def _scatters(sil: pd.DataFrame, name: str, figdir: Path, rel) -> list[dict]:
