@@ -50,6 +50,7 @@ def report_figures():
     figs = []
     for d in EX.latent.datasets:
         figs += [f"reports/figures/{d}_{r}.png" for r in latent_runs()]
+        figs += [f"reports/figures/{d}_{f}.png" for f in ("code_grid_samples", "denoise_other_code")]
     figs += [f"reports/figures/{d}_silhouette_vs_t.png" for d in EX.sweep.datasets]
     figs += [f"reports/figures/{d}_fewshot.png" for d in EX.fewshot.datasets]
     figs += [f"reports/figures/{d}_tinit_samples.png" for d in EX.generation.datasets]

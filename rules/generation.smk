@@ -153,3 +153,30 @@ rule loss_per_t:
     shell:
         "diffrep loss-per-t --model {input.model} --data {params.data} --out {output.losses}"
         " --alpha-out {output.alpha} > {log} 2>&1"
+
+
+rule drl_samples:
+    input:
+        model=f"{MODELS}/{{dataset}}/{{run}}/model.pt",
+        codes=f"{RESULTS}/{{dataset}}/codes/{{run}}.npz",
+        test=rules.prepare_data.output.test,
+    output:
+        f"{RESULTS}/{{dataset}}/drl_samples/{{run}}.npz",
+    wildcard_constraints:
+        run=r"latent-[a-z_-]+",
+    params:
+        data=lambda w, input: os.path.dirname(input.test),
+    log:
+        f"{LOGS}/drl_samples_{{dataset}}_{{run}}.log",
+    benchmark:
+        f"{BENCH}/drl_samples_{{dataset}}_{{run}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=GPU,
+    conda:
+        ENV
+    shell:
+        "diffrep drl-samples --model {input.model} --codes {input.codes} --data {params.data} --threads {threads}"
+        " --out {output} > {log} 2>&1"

@@ -54,3 +54,27 @@ def test_generate_makes_clipped_images_with_shortened_steps():
     again, _ = generate(model, 10, (1, 8, 8), SamplingConfig(method="pc", steps=10, batch_size=4), t_init=0.5,
                         prior="uniform+gaussian", seed=3)
     assert torch.equal(x, again)
+
+
+def test_code_grid_spans_the_test_codes():
+    from diffrep.methods.drl_samples import code_grid
+
+    codes = torch.randn(1000, 2) * torch.tensor([1.0, 5.0]) + torch.tensor([2.0, -3.0])
+    grid = code_grid(codes, 8)
+    assert grid.shape == (64, 2)
+    assert torch.allclose(grid[:, 0].unique(), torch.linspace(*torch.quantile(codes[:, 0], torch.tensor([0.05, 0.95])), 8))
+    assert grid[:8, 0].unique().numel() == 1, "the first dimension runs along rows"
+
+
+def test_denoising_starts_from_the_given_x_t():
+    from diffrep.methods.drl_samples import denoise_with_codes
+    from diffrep.methods.drl import DRLModel
+    from diffrep.nets.encoder import Encoder
+
+    torch.manual_seed(0)
+    model = DRLModel(Encoder(1, 8, [8, 16], 1, 16, 2, 16), ScoreUNet(1, [8, 16], 1, 16, 2, 16), VESDE(0.01, 10.0)).eval()
+    x0, other = torch.rand(4, 1, 8, 8), torch.rand(4, 1, 8, 8)
+    out = denoise_with_codes(model, x0, other, 0.3, SamplingConfig(steps=10))
+    assert set(out) == {"x0", "xt", "other", "own code", "other code"}
+    assert all(v.shape == x0.shape for v in out.values())
+    assert not torch.equal(out["own code"], out["other code"]), "the code changes the denoised image"

@@ -49,7 +49,7 @@ def test_smoke_through_snakemake_and_dvc_give_the_same_report(tmp_path):
     assert report.count("reproduce") >= 6, "one verdict per claim"
     assert "FID features: domain classifier penultimate" in report, "every FID names its features"
     figures = sorted(p.name for p in (snake / "reports" / "figures").glob("*.png"))
-    assert "digits_silhouette_vs_t.png" in figures and "digits_tinit_samples.png" in figures and len(figures) == 12
+    assert "digits_silhouette_vs_t.png" in figures and "digits_tinit_samples.png" in figures and len(figures) == 14
     for model_dir in (snake / "models" / "smoke" / "digits").iterdir():
         assert yaml.safe_load((model_dir / "config.yaml").read_text())["name"] == "smoke"
     assert (snake / "results" / "smoke" / "config.yaml").is_file()
@@ -99,7 +99,7 @@ def test_lint_is_clean_and_help_lists_subcommands():
     assert lint.returncode == 0 and "Lints for" not in lint.stdout + lint.stderr, lint.stdout + lint.stderr
     helptext = run(["diffrep", "--help"], ROOT).stdout
     for sub in ("resolve", "prepare", "train", "encode", "silhouette", "fewshot", "train-classifier", "sample",
-                "fidelity", "loss-per-t", "report"):
+                "fidelity", "loss-per-t", "drl-samples", "report"):
         assert sub in helptext
 
 

@@ -138,6 +138,23 @@ def cmd_sample(args) -> None:
         np.savez(fh, x=(x * 255).round().to(torch.uint8).numpy(), meta=json.dumps(meta))
 
 
+def cmd_drl_samples(args) -> None:
+    """A 2-d code model's samples over a grid of codes (DRL Fig. 2a, 3a) and denoised with another code (Fig. 9)."""
+    from diffrep import data
+    from diffrep.methods.drl import load_model
+    from diffrep.methods.drl_samples import code_grid_samples, denoise_with_codes
+
+    torch.set_num_threads(args.threads)
+    model, _, cfg = load_model(args.model)
+    codes = torch.from_numpy(np.load(args.codes)["codes_test"][0]).float()
+    x_test, _ = data.load(args.data, "test")
+    grid = code_grid_samples(model, codes, args.side, cfg.sampling, model.image_shape)
+    pairs = denoise_with_codes(model, x_test[:8], x_test[8:16], args.t, cfg.sampling)
+    to_uint8 = lambda x: (x * 255).round().to(torch.uint8).numpy()  # noqa: E731
+    with atomic_path(args.out) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, grid=to_uint8(grid), t=args.t, **{f"fig9_{k.replace(' ', '_')}": to_uint8(v) for k, v in pairs.items()})
+
+
 def cmd_train_classifier(args) -> None:
     """The domain classifier whose features give FID/IS offline; its test accuracy is kept beside it."""
     from diffrep import data
@@ -261,6 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("drl-samples", help="samples over a grid of 2-d codes, and denoising with another image's code")
+    _common(s, out=True, data=True, threads=True)
+    s.add_argument("--model", required=True)
+    s.add_argument("--codes", required=True, help="the model's codes (from `diffrep encode`), for the grid's range")
+    s.add_argument("--side", type=int, default=8, help="the grid has side x side codes")
+    s.add_argument("--t", type=float, default=0.6, help="the noise level x_t is denoised from (DRL Fig. 9)")
+    s.set_defaults(func=cmd_drl_samples)
 
     s = sub.add_parser("fidelity", help="FID and Inception Score of sample sets (features named in the output)")
     _common(s, config=True, out=True, data=True, threads=True)

@@ -139,13 +139,14 @@ SAMPLERS = {"pc": predictor_corrector, "em": euler_maruyama, "ode": probability_
 @torch.no_grad()
 def sample(score_fn, sde: SDE, shape, method: str, steps: int, *, snr: float = 0.16, t_init: float = 1.0,
            prior: str = "gaussian", eps: float | None = None, generator: torch.Generator | None = None,
-           progress: bool = False) -> tuple[torch.Tensor, int]:
+           progress: bool = False, x_init: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
     """Samples of shape `shape` and the number of score evaluations spent on them.
 
     method: "pc" (2 evaluations per step), "em" (1 per step) or "ode" (adaptive; `steps` is ignored).
     eps: where sampling stops; None means DEFAULT_EPS. The stochastic samplers return the noise-free mean of
     their last step; the ODE's end point has no noise to remove.
-    prior: "gaussian" or "uniform+gaussian", see `prior_sample`.
+    prior: "gaussian" or "uniform+gaussian", see `prior_sample`; `x_init`, a given x at t_init, replaces it
+    (denoising a perturbed image, DRL Fig. 9).
     """
     if method not in SAMPLERS:
         raise ValueError(f"unknown sampling method {method!r}; known: {sorted(SAMPLERS)}")
@@ -154,7 +155,7 @@ def sample(score_fn, sde: SDE, shape, method: str, steps: int, *, snr: float = 0
         raise ValueError(f"sampling needs 0 < eps < t_init <= T, got eps={eps}, t_init={t_init}, T={sde.T}")
     if method != "ode" and steps < 1:
         raise ValueError(f"method {method!r} needs steps >= 1, got {steps}")
-    x = prior_sample(sde, shape, t_init, prior, generator)
+    x = prior_sample(sde, shape, t_init, prior, generator) if x_init is None else x_init.clone()
     counted = CountedScore(score_fn)
     # the adaptive ODE solver chooses its own steps, so its grid is only the two end points
     times = time_grid(t_init, eps, 1 if method == "ode" else steps)

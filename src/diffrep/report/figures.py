@@ -59,15 +59,16 @@ def fewshot_vs_t(fewshot: pd.DataFrame, title: str, path: Path) -> None:
     _save(g.figure, path)
 
 
-def sample_grids(panels: list[tuple[str, np.ndarray]], ncols: int, title: str, path: Path, per_panel: int = 36) -> None:
-    """Grids of uint8 samples (N, C, H, W), one panel per setting (DRL Fig. 4)."""
+def sample_grids(panels: list[tuple[str, np.ndarray]], ncols: int, title: str, path: Path, per_panel: int = 36,
+                 nrow: int | None = None) -> None:
+    """Grids of uint8 images (N, C, H, W), one panel per setting, `nrow` images per grid row (square by default)."""
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(1.9 * ncols, 2.1 * nrows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, (label, images) in zip(axes.flat, panels):
-        side = int(np.sqrt(per_panel))
-        grid = make_grid(torch.from_numpy(images[:per_panel]), nrow=side, padding=1, pad_value=255)
+        grid = make_grid(torch.from_numpy(images[:per_panel]), nrow=nrow or int(np.sqrt(per_panel)), padding=1,
+                         pad_value=255)
         ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
         ax.set_title(label, fontsize=7)
     fig.suptitle(title, fontsize=9)

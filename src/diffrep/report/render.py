@@ -114,6 +114,7 @@ def _dataset_section(cfg: Config, name: str, res: Path, figdir: Path, root: Path
         if name in ex.latent.datasets:
             sec["latent"], sec["latent_verdicts"] = latent_rows(sil), latent_verdicts(sil)
             sec["scatters"] = _scatters(sil, name, figdir, rel)
+            sec["figures"].update(_drl_sample_figures(name, res, figdir, rel))
         if name in ex.sweep.datasets:
             sec["sweep"], sec["sweep_verdict"] = sweep_table(sil)
             path = figdir / f"{name}_silhouette_vs_t.png"
@@ -154,6 +155,23 @@ def _generation_section(cfg: Config, sec: dict, res: Path, figdir: Path, rel) ->
         path = figdir / f"{name}_t_density_loss.png"
         figures.t_density_and_loss(losses, f"{name}: t on model turns and test loss per t", path)
         sec["figures"]["loss_per_t"] = rel(path)
+
+
+def _drl_sample_figures(name: str, res: Path, figdir: Path, rel) -> dict:
+    """Samples over the grid of 2-d codes per latent run (DRL Fig. 2a, 3a, 5a, 7a); denoising with codes (Fig. 9)."""
+    paths = sorted((res / "drl_samples").glob("*.npz"))
+    if not paths:
+        return {}
+    runs = [(p.stem.removeprefix("latent-"), np.load(p)) for p in paths]
+    grid = figdir / f"{name}_code_grid_samples.png"
+    figures.sample_grids([(run, z["grid"]) for run, z in runs], 3, f"{name}: samples over a grid of 2-d codes", grid, 64)
+    keys = ("fig9_x0", "fig9_xt", "fig9_own_code", "fig9_other", "fig9_other_code")
+    rows = [(run, np.concatenate([z[k] for k in keys])) for run, z in runs if run.endswith("uniform_t")]
+    t = float(runs[0][1]["t"])
+    denoise = figdir / f"{name}_denoise_other_code.png"
+    figures.sample_grids(rows, 2, f"{name}: x_t (t = {t:g}) denoised with its own code and with another image's", denoise,
+                         8 * len(keys), nrow=8)
+    return {"code_grid": rel(grid), "denoise": rel(denoise), "denoise_t": t}
 
 
 def _grid_figure(rows: pd.DataFrame, res: Path, path: Path, ncols: int, label: str, title: str) -> Path:

@@ -1,0 +1,50 @@
+"""Samples of code-conditioned DRL models: over a grid of 2-d codes (DRL Fig. 2a, 3a, 5a, 7a) and denoising a
+perturbed image with the code of another image (DRL Fig. 9)."""
+from __future__ import annotations
+
+import torch
+
+from diffrep.config import SamplingConfig
+from diffrep.methods.drl import DRLModel
+from diffrep.sampling import sample
+
+
+def conditional_score(model: DRLModel, z: torch.Tensor):
+    """s(x_t, t, z) for one code per sample, as the sampler's score_fn(x, t)."""
+    device = next(model.parameters()).device
+    return lambda x, t: model.score_fn(x.to(device), t.to(device), z.to(device)).to(x.device)
+
+
+def code_grid(codes: torch.Tensor, side: int) -> torch.Tensor:
+    """side x side codes spanning the 5-95 % range of 2-d test codes, first dimension along rows."""
+    lo, hi = torch.quantile(codes, 0.05, dim=0), torch.quantile(codes, 0.95, dim=0)
+    a, b = torch.linspace(lo[0], hi[0], side), torch.linspace(lo[1], hi[1], side)
+    return torch.cartesian_prod(a, b)
+
+
+@torch.no_grad()
+def code_grid_samples(model: DRLModel, codes: torch.Tensor, side: int, cfg: SamplingConfig, image_shape,
+                      seed: int = 0) -> torch.Tensor:
+    """One sample per code of the grid, all from the same prior draw so that only the code varies."""
+    g = torch.Generator().manual_seed(seed)
+    z = code_grid(codes, side)
+    x_init = model.sde.prior_sampling((1, *image_shape), g).expand(len(z), *image_shape)
+    x, _ = sample(conditional_score(model, z), model.sde, x_init.shape, cfg.method, cfg.steps, snr=cfg.snr,
+                  generator=g, x_init=x_init)
+    return x.clamp(0, 1)
+
+
+@torch.no_grad()
+def denoise_with_codes(model: DRLModel, x0: torch.Tensor, other: torch.Tensor, t: float, cfg: SamplingConfig,
+                       seed: int = 0) -> dict[str, torch.Tensor]:
+    """DRL Fig. 9: x_t of x0 denoised from t with x0's own code and with the code of another image."""
+    g = torch.Generator().manual_seed(seed)
+    xt = model.sde.perturb(x0, torch.full((len(x0),), t), torch.randn(x0.shape, generator=g))
+    steps = max(1, round(cfg.steps * t))
+    out = {"x0": x0, "xt": xt.clamp(0, 1), "other": other}
+    for name, source in (("own code", x0), ("other code", other)):
+        z, _ = model.encode(source.to(next(model.parameters()).device), None)
+        x, _ = sample(conditional_score(model, z), model.sde, xt.shape, cfg.method, steps, snr=cfg.snr, t_init=t,
+                      generator=g, x_init=xt)
+        out[name] = x.clamp(0, 1)
+    return out
