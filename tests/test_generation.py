@@ -2,7 +2,13 @@
 import torch
 
 from diffrep.config import SamplingConfig
-from diffrep.methods.generation import ScoreModel, adversarial_loss, generate, param_groups, sampling_steps
+from diffrep.methods.generation import (
+    ScoreModel,
+    adversarial_loss,
+    generate,
+    param_groups,
+    sampling_steps,
+)
 from diffrep.nets.unet import ScoreUNet
 from diffrep.sde import VESDE
 from diffrep.train import Schedule, new_state, train_step
@@ -13,13 +19,16 @@ def tiny(adversarial=True):
     return ScoreModel(ScoreUNet(1, [8, 16], 1, 16), VESDE(0.01, 10.0), adversarial=adversarial)
 
 
-def test_model_and_adversary_take_turns():
+def adversarial_setup(batch_size: int, lr: float, p_kl: float):
     model = tiny()
-    sched = Schedule(iterations=4, batch_size=16, lr=1e-2, warmup=0, grad_clip=1.0, ema=0.9,
+    sched = Schedule(iterations=100, batch_size=batch_size, lr=lr, warmup=0, grad_clip=1.0, ema=0.9,
                      checkpoint_every=100, log_every=100, seed=0)
-    state = new_state(model, param_groups(model, 1.0), sched)
+    return model, sched, new_state(model, param_groups(model, 1.0), sched), adversarial_loss(1e-5, p_kl=p_kl)
+
+
+def test_model_and_adversary_take_turns():
+    model, sched, state, loss = adversarial_setup(16, 1e-2, p_kl=0.0)
     x = torch.rand(64, 1, 8, 8)
-    loss = adversarial_loss(1e-5, p_kl=0.0)
     for turn in range(4):
         net_before = [p.clone() for p in model.score.parameters()]
         alpha_before = model.log_values()["alpha"]
@@ -27,19 +36,16 @@ def test_model_and_adversary_take_turns():
         net_moved = any(not torch.equal(a, b) for a, b in zip(net_before, model.score.parameters()))
         adversary_turn = turn % 2 == 1
         assert net_moved != adversary_turn, f"turn {turn}: the score network moves only on model turns"
-        assert (model.log_values()["alpha"] != alpha_before) == adversary_turn, f"turn {turn}: alpha moves only on its turns"
+        alpha_moved = model.log_values()["alpha"] != alpha_before
+        assert alpha_moved == adversary_turn, f"turn {turn}: alpha moves only on its turns"
         assert value > 0, "every turn logs the plain DSM loss"
     assert -1 < model.log_values()["alpha"] < 1
 
 
 def test_adversary_ascends_towards_small_t_where_the_loss_is_larger():
     # An untrained network's lambda = sigma^2 weighted loss is largest at small t; the adversary must tilt there.
-    model = tiny()
-    sched = Schedule(iterations=40, batch_size=32, lr=5e-2, warmup=0, grad_clip=1.0, ema=0.9,
-                     checkpoint_every=100, log_every=100, seed=0)
-    state = new_state(model, param_groups(model, 1.0), sched)
+    model, sched, state, loss = adversarial_setup(32, 5e-2, p_kl=1.0)
     x = torch.rand(64, 1, 8, 8)
-    loss = adversarial_loss(1e-5, p_kl=1.0)
     for _ in range(40):
         train_step(state, loss, x, sched)
     assert model.log_values()["alpha"] < -0.2
@@ -67,8 +73,8 @@ def test_code_grid_spans_the_test_codes():
 
 
 def test_denoising_starts_from_the_given_x_t():
-    from diffrep.methods.drl_samples import denoise_with_codes
     from diffrep.methods.drl import DRLModel
+    from diffrep.methods.drl_samples import denoise_with_codes
     from diffrep.nets.encoder import Encoder
 
     torch.manual_seed(0)

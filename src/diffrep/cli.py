@@ -150,7 +150,7 @@ def cmd_drl_samples(args) -> None:
     x_test, _ = data.load(args.data, "test")
     grid = code_grid_samples(model, codes, args.side, cfg.sampling, model.image_shape)
     pairs = denoise_with_codes(model, x_test[:8], x_test[8:16], args.t, cfg.sampling)
-    to_uint8 = lambda x: (x * 255).round().to(torch.uint8).numpy()  # noqa: E731
+    to_uint8 = lambda x: (x * 255).round().to(torch.uint8).numpy()
     with atomic_path(args.out) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, grid=to_uint8(grid), t=args.t, **{f"fig9_{k.replace(' ', '_')}": to_uint8(v) for k, v in pairs.items()})
 
