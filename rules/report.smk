@@ -16,7 +16,7 @@ rule report:
         tables="reports/tables.md",
         figures=report_figures(),
     params:
-        results=RESULTS,
+        results=lambda w, input: os.path.dirname(input.config),
     log:
         f"{LOGS}/report.log",
     threads: 1
