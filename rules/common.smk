@@ -1,4 +1,5 @@
 # Shared helpers: the resolved parameters and the names of every run they imply.
+import json
 import os
 import re
 
@@ -22,6 +23,20 @@ if INCEPTION and not os.path.isfile(INCEPTION[0]):
         f"fidelity.inception_weights: {INCEPTION[0]!r} is not a file; put torch-fidelity's Inception-v3 weights there "
         "or leave it empty to score with the domain classifier's features"
     )
+
+
+def settings(*keys):
+    """The resolved parameters a job depends on, as a rule param, so that Snakemake reruns the job when they change."""
+    resolved, out = diffrep_config.to_dict(CFG), {}
+    for key in keys:
+        value = resolved
+        for part in key.split("."):
+            value = value[part]
+        out[key] = value
+    return json.dumps(out, sort_keys=True)
+
+
+TRAINING = ("sde", "train", "penalties", "datasets")
 
 
 def latent_runs():

@@ -10,6 +10,7 @@ rule train_latent:
         method="drl|vdrl",
         scheme="uniform_t|uniform_sigma",
     params:
+        settings=settings(*TRAINING, "experiments.latent"),
         config=RESOLVED,
         data=lambda w, input: os.path.dirname(input[0]),
         out=lambda w, output: os.path.dirname(output[0]),
@@ -38,6 +39,7 @@ rule train_latent_frozen:
     wildcard_constraints:
         method="drl|vdrl",
     params:
+        settings=settings(*TRAINING, "experiments.latent"),
         config=RESOLVED,
         data=lambda w, input: os.path.dirname(input[0]),
         out=lambda w, output: os.path.dirname(output[0]),
@@ -67,6 +69,7 @@ rule train_sweep:
         t=r"[0-9.]+",
         seed=r"\d+",
     params:
+        settings=settings(*TRAINING, "experiments.sweep"),
         config=RESOLVED,
         data=lambda w, input: os.path.dirname(input[0]),
         out=lambda w, output: os.path.dirname(output[0]),
@@ -95,6 +98,7 @@ rule train_fewshot:
     wildcard_constraints:
         method="drl|vdrl|ae|vae",
     params:
+        settings=settings(*TRAINING, "experiments.fewshot"),
         config=RESOLVED,
         data=lambda w, input: os.path.dirname(input[0]),
         out=lambda w, output: os.path.dirname(output[0]),

@@ -49,6 +49,7 @@ rule fewshot:
     output:
         f"{RESULTS}/{{dataset}}/fewshot.csv",
     params:
+        settings=settings("experiments.fewshot"),
         config=RESOLVED,
         codes=lambda w, input: os.path.dirname(input[0]),
     log:

@@ -8,6 +8,7 @@ rule train_score:
     output:
         f"{MODELS}/{{dataset}}/score/model.pt",
     params:
+        settings=settings(*TRAINING, "experiments.generation"),
         config=RESOLVED,
         data=lambda w, input: os.path.dirname(input[0]),
         out=lambda w, output: os.path.dirname(output[0]),
@@ -37,6 +38,7 @@ rule train_adversarial:
     wildcard_constraints:
         p_kl=r"[0-9.]+",
     params:
+        settings=settings(*TRAINING, "experiments.adversarial"),
         config=RESOLVED,
         data=lambda w, input: os.path.dirname(input.data),
         out=lambda w, output: os.path.dirname(output.model),
@@ -65,6 +67,7 @@ rule train_classifier:
         model=f"{MODELS}/{{dataset}}/classifier/model.pt",
         accuracy=f"{MODELS}/{{dataset}}/classifier/accuracy.json",
     params:
+        settings=settings("fidelity"),
         config=RESOLVED,
         data=lambda w, input: os.path.dirname(input.train),
     log:
@@ -89,6 +92,8 @@ rule sample:
     output:
         f"{RESULTS}/{{dataset}}/samples/{{run}}.npz",
     params:
+        settings=settings("sampling", "experiments.generation", "experiments.adversarial"),
+        config=RESOLVED,
         args=lambda w: sample_args(w.run),
     log:
         f"{LOGS}/sample_{{dataset}}_{{run}}.log",
@@ -102,7 +107,7 @@ rule sample:
     conda:
         ENV
     shell:
-        "diffrep sample --model {input} {params.args} --threads {threads} --out {output} > {log} 2>&1"
+        "diffrep sample --config {params.config} --model {input} {params.args} --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule fidelity:
@@ -114,6 +119,7 @@ rule fidelity:
     output:
         f"{RESULTS}/{{dataset}}/fidelity.csv",
     params:
+        settings=settings("fidelity"),
         config=RESOLVED,
         data=lambda w, input: os.path.dirname(input.train),
     log:
@@ -165,6 +171,8 @@ rule drl_samples:
     wildcard_constraints:
         run=r"latent-[a-z_-]+",
     params:
+        settings=settings("sampling"),
+        config=RESOLVED,
         data=lambda w, input: os.path.dirname(input.test),
     log:
         f"{LOGS}/drl_samples_{{dataset}}_{{run}}.log",
@@ -178,5 +186,5 @@ rule drl_samples:
     conda:
         ENV
     shell:
-        "diffrep drl-samples --model {input.model} --codes {input.codes} --data {params.data} --threads {threads}"
+        "diffrep drl-samples --config {params.config} --model {input.model} --codes {input.codes} --data {params.data} --threads {threads}"
         " --out {output} > {log} 2>&1"

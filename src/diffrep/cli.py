@@ -128,7 +128,8 @@ def cmd_sample(args) -> None:
     from diffrep.train import pick_device
 
     torch.set_num_threads(args.threads)
-    model, spec, cfg = load_model(args.model, pick_device(args.device))
+    model, spec, _ = load_model(args.model, pick_device(args.device))
+    cfg = cfgmod.load(args.config)  # sampling settings come from the profile, not from the model's training run
     start = time.perf_counter()
     x, nfe = generate(model, args.n, model.image_shape, cfg.sampling, args.t_init, args.prior, args.seed)
     meta = {"t_init": args.t_init, "prior": args.prior, "method": cfg.sampling.method, "nfe": nfe,
@@ -145,7 +146,8 @@ def cmd_drl_samples(args) -> None:
     from diffrep.methods.drl_samples import code_grid_samples, denoise_with_codes
 
     torch.set_num_threads(args.threads)
-    model, _, cfg = load_model(args.model)
+    model, _, _ = load_model(args.model)
+    cfg = cfgmod.load(args.config)
     codes = torch.from_numpy(np.load(args.codes)["codes_test"][0]).float()
     x_test, _ = data.load(args.data, "test")
     grid = code_grid_samples(model, codes, args.side, cfg.sampling, model.image_shape)
@@ -270,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_train_classifier)
 
     s = sub.add_parser("sample", help="samples of a score model from t_init with a Gaussian or uniform+Gaussian prior")
-    _common(s, out=True, threads=True)
+    _common(s, config=True, out=True, threads=True)
     s.add_argument("--model", required=True)
     s.add_argument("--n", type=int, required=True, help="number of samples")
     s.add_argument("--t-init", type=float, default=1.0)
@@ -280,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("drl-samples", help="samples over a grid of 2-d codes, and denoising with another image's code")
-    _common(s, out=True, data=True, threads=True)
+    _common(s, config=True, out=True, data=True, threads=True)
     s.add_argument("--model", required=True)
     s.add_argument("--codes", required=True, help="the model's codes (from `diffrep encode`), for the grid's range")
     s.add_argument("--side", type=int, default=8, help="the grid has side x side codes")
