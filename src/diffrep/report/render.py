@@ -141,10 +141,13 @@ def _generation_section(cfg: Config, sec: dict, res: Path, figdir: Path, rel) ->
     sigma = build_sde(cfg.sde.kind, cfg.sde.sigma_min, cfg.sde.sigma_max).sigma
     if name in cfg.experiments.generation.datasets:
         sec["table3"], sec["table3_verdict"] = generation.table3(fid, lambda t: float(sigma(torch.tensor(t))))
-        sec["figures"]["tinit"] = rel(_grid_figure(fid[fid["run"].str.startswith("score-")], res, figdir / f"{name}_tinit_samples.png",
-                                                   len(cfg.experiments.generation.t_init), "t_init {t_init:g}, {prior}", f"{name}: samples per t_init and prior"))
+        rows = fid[fid["run"].str.startswith("score-")].sort_values(["prior", "t_init"])  # a row per prior (Fig. 4)
+        path = _grid_figure(rows, res, figdir / f"{name}_tinit_samples.png", len(cfg.experiments.generation.t_init),
+                            "t_init {t_init:g}, {prior}", f"{name}: samples per t_init and prior")
+        sec["figures"]["tinit"] = rel(path)
     if name in cfg.experiments.adversarial.datasets:
-        alphas, losses = (pd.concat(pd.read_csv(p) for p in sorted((res / d).glob("*.csv"))) for d in ("alpha", "loss_per_t"))
+        alphas, losses = (pd.concat(pd.read_csv(p) for p in sorted((res / d).glob("*.csv")))
+                          for d in ("alpha", "loss_per_t"))
         sec["table2"], sec["table2_verdict"] = generation.table2(fid, alphas)
         adv = fid[fid["run"].str.startswith("adversarial-")]
         sec["figures"]["adversarial"] = rel(_grid_figure(adv, res, figdir / f"{name}_adversarial_samples.png", len(adv),
