@@ -175,6 +175,7 @@ def cmd_train_classifier(args) -> None:
     accuracy = classifier_accuracy(model, x_test, y_test)
     logging.getLogger("diffrep").info("domain classifier test accuracy %.4f", accuracy)
     save_classifier(model, args.out)
+    cfgmod.dump(cfg, Path(args.out).with_name("config.yaml"))
     write_text(Path(args.out).with_name("accuracy.json"), json.dumps({"test_accuracy": accuracy}) + "\n")
 
 
