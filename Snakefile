@@ -14,6 +14,7 @@ include: "rules/data.smk"
 include: "rules/drl.smk"
 include: "rules/generation.smk"
 include: "rules/evaluate.smk"
+include: "rules/semisup.smk"
 include: "rules/report.smk"
 
 

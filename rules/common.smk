@@ -7,7 +7,6 @@ from diffrep import config as diffrep_config
 
 CFG = diffrep_config.resolve(config, "snakemake config")
 RESOLVED = f"{CFG.results_root}/{CFG.name}/config.yaml"
-diffrep_config.dump(CFG, RESOLVED)
 
 DATA = CFG.data_root
 MODELS = f"{CFG.models_root}/{CFG.name}"
@@ -23,6 +22,14 @@ if INCEPTION and not os.path.isfile(INCEPTION[0]):
         f"fidelity.inception_weights: {INCEPTION[0]!r} is not a file; put torch-fidelity's Inception-v3 weights there "
         "or leave it empty to score with the domain classifier's features"
     )
+for _name in EX.semisup.datasets:  # MiniImageNet is read from the user's folder, not downloaded
+    if CFG.datasets[_name].source == "folder" and not os.path.isdir(CFG.datasets[_name].path):
+        raise diffrep_config.ConfigError(
+            f"datasets.{_name}.path: {CFG.datasets[_name].path!r} is not a folder; put the dataset there "
+            "(train/ and test/, one sub-folder per class) or drop it from experiments.semisup.datasets"
+        )
+# written once every check has passed, so that a refused configuration leaves nothing behind
+diffrep_config.dump(CFG, RESOLVED)
 
 
 def settings(*keys):
@@ -68,6 +75,7 @@ def report_figures():
         figs += [f"reports/figures/{d}_{f}.png" for f in ("code_grid_samples", "denoise_other_code")]
     figs += [f"reports/figures/{d}_silhouette_vs_t.png" for d in EX.sweep.datasets]
     figs += [f"reports/figures/{d}_fewshot.png" for d in EX.fewshot.datasets]
+    figs += [f"reports/figures/{d}_code_dim_samples.png" for d in EX.codedim.datasets]
     figs += [f"reports/figures/{d}_tinit_samples.png" for d in EX.generation.datasets]
     figs += [f"reports/figures/{d}_{f}.png" for d in EX.adversarial.datasets
              for f in ("adversarial_samples", "adversary_alpha", "t_density_loss")]
@@ -102,3 +110,8 @@ def sample_args(run):
         t_init, prior = re.fullmatch(r"score-tinit([0-9.]+)-(.+)", run).groups()
         return f"--t-init {t_init} --prior {prior} --n {EX.generation.samples} --seed {EX.generation.seed}"
     return f"--n {EX.adversarial.samples} --seed {EX.adversarial.seed}"
+
+
+def semisup_results():
+    """One LaplaceNet table per dataset and pretraining (none: no pretraining and the supervised-only baseline)."""
+    return [f"{RESULTS}/{d}/semisup/{p}.csv" for d in EX.semisup.datasets for p in ["none", *EX.semisup.pretrainings]]

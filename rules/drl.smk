@@ -116,3 +116,31 @@ rule train_fewshot:
     shell:
         "diffrep train --config {params.config} --data {params.data} --dataset {wildcards.dataset} --threads {threads}"
         " --out {params.out} --experiment fewshot --method {wildcards.method} > {log} 2>&1"
+
+
+rule train_codedim:
+    input:
+        rules.prepare_data.output.train,
+    output:
+        f"{MODELS}/{{dataset}}/codedim-d{{dim}}/model.pt",
+    wildcard_constraints:
+        dim=r"\d+",
+    params:
+        settings=settings(*TRAINING, "experiments.codedim"),
+        config=RESOLVED,
+        data=lambda w, input: os.path.dirname(input[0]),
+        out=lambda w, output: os.path.dirname(output[0]),
+    log:
+        f"{LOGS}/train_{{dataset}}_codedim-d{{dim}}.log",
+    benchmark:
+        f"{BENCH}/train_{{dataset}}_codedim-d{{dim}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
+        gpu=GPU,
+    conda:
+        ENV
+    shell:
+        "diffrep train --config {params.config} --data {params.data} --dataset {wildcards.dataset} --threads {threads}"
+        " --out {params.out} --experiment codedim --method drl --code-dim {wildcards.dim} > {log} 2>&1"

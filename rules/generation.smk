@@ -188,3 +188,31 @@ rule drl_samples:
     shell:
         "diffrep drl-samples --config {params.config} --model {input.model} --codes {input.codes} --data {params.data} --threads {threads}"
         " --out {output} > {log} 2>&1"
+
+
+rule code_dim_samples:
+    input:
+        model=f"{MODELS}/{{dataset}}/codedim-d{{dim}}/model.pt",
+        test=rules.prepare_data.output.test,
+    output:
+        f"{RESULTS}/{{dataset}}/codedim/d{{dim}}.npz",
+    wildcard_constraints:
+        dim=r"\d+",
+    params:
+        settings=settings("sampling", "experiments.codedim"),
+        config=RESOLVED,
+        data=lambda w, input: os.path.dirname(input.test),
+    log:
+        f"{LOGS}/code_dim_samples_{{dataset}}_d{{dim}}.log",
+    benchmark:
+        f"{BENCH}/code_dim_samples_{{dataset}}_d{{dim}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=GPU,
+    conda:
+        ENV
+    shell:
+        "diffrep code-dim-samples --config {params.config} --model {input.model} --data {params.data}"
+        " --threads {threads} --out {output} > {log} 2>&1"

@@ -6,8 +6,10 @@ rule report:
     input:
         silhouette=[f"{RESULTS}/{d}/silhouette.csv" for d in sorted(set(EX.latent.datasets) | set(EX.sweep.datasets))],
         fewshot=[f"{RESULTS}/{d}/fewshot.csv" for d in EX.fewshot.datasets],
+        semisup=semisup_results(),
         fidelity=[f"{RESULTS}/{d}/fidelity.csv" for d in fidelity_datasets()],
         drl_samples=[f"{RESULTS}/{d}/drl_samples/{r}.npz" for d in EX.latent.datasets for r in latent_runs()],
+        codedim=[f"{RESULTS}/{d}/codedim/d{k}.npz" for d in EX.codedim.datasets for k in EX.codedim.code_dims],
         adversarial=[f"{RESULTS}/{d}/{f}/{r}.csv" for d in EX.adversarial.datasets for r in adversarial_runs()
                      for f in ("loss_per_t", "alpha")],
         template="reports/templates/tables.md.j2",

@@ -84,3 +84,30 @@ def test_denoising_starts_from_the_given_x_t():
     assert set(out) == {"x0", "xt", "other", "own code", "other code"}
     assert all(v.shape == x0.shape for v in out.values())
     assert not torch.equal(out["own code"], out["other code"]), "the code changes the denoised image"
+
+
+def test_sample_spread_is_the_per_pixel_std_over_samples_of_one_code():
+    from diffrep.methods.drl_samples import sample_spread
+
+    g = torch.Generator().manual_seed(0)
+    same = torch.rand(3, 1, 1, 8, 8, generator=g).expand(3, 50, 1, 8, 8)
+    assert sample_spread(same) == 0.0, "identical samples have no spread"
+    noisy = same + 0.2 * torch.randn(3, 4000, 1, 8, 8, generator=g)[:, :50]
+    assert abs(sample_spread(noisy) - 0.2) < 0.02, "Gaussian noise of std 0.2 around one image"
+
+
+def test_samples_per_code_share_the_code_of_their_image():
+    from diffrep.methods.drl import DRLModel
+    from diffrep.methods.drl_samples import samples_per_code
+    from diffrep.nets.encoder import Encoder
+
+    torch.manual_seed(0)
+    model = DRLModel(Encoder(1, 8, [8, 16], 1, 16, 4, 16), ScoreUNet(1, [8, 16], 1, 16, 4, 16), VESDE(0.01, 10.0)).eval()
+    seen = []
+    score = model.score_fn
+    model.score_fn = lambda x, t, z: seen.append(z) or score(x, t, z)
+    x = samples_per_code(model, torch.rand(3, 1, 8, 8), 5, SamplingConfig(method="em", steps=4))
+    assert x.shape == (3, 5, 1, 8, 8) and x.min() >= 0 and x.max() <= 1
+    z = seen[0].reshape(3, 5, 4)
+    assert torch.equal(z, z[:, :1].expand(3, 5, 4)), "the samples of one image are conditioned on its one code"
+    assert not torch.equal(z[0, 0], z[1, 0])

@@ -53,7 +53,7 @@ def test_dsm_is_larger_for_any_other_score():
     sde = VESDE(0.01, 50.0)
     best = dsm_value(exact_score(sde), sde, 0.4)
     for scale in (0.8, 1.25):
-        worse = dsm_value(lambda x, t: scale * exact_score(sde)(x, t), sde, 0.4)
+        worse = dsm_value(lambda x, t, s=scale: s * exact_score(sde)(x, t), sde, 0.4)
         assert worse > best + 0.01
 
 

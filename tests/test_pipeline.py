@@ -1,25 +1,11 @@
 """The smoke profile end to end through Snakemake and through `dvc repro`, and the workflow's contracts."""
-import os
 import re
+import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, copy_repo
-
-BIN = Path(sys.executable).parent
-# the rules call `diffrep`; DVC must not try to reach the network
-ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "DVC_NO_ANALYTICS": "1"}
-SMOKE = ["--configfile", "params/smoke.yaml"]
-
-
-def run(cmd, cwd, check=True, timeout=900):
-    proc = subprocess.run([str(BIN / cmd[0]), *cmd[1:]], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=ENV)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
+from conftest import BIN, ENV, ROOT, SMOKE, run, stand_in_paper_inputs
 
 
 def table_numbers(text: str) -> list[float]:
@@ -29,41 +15,67 @@ def table_numbers(text: str) -> list[float]:
 
 
 @pytest.mark.pipeline
-def test_smoke_through_snakemake_and_dvc_give_the_same_report(tmp_path):
-    snake, dvc = copy_repo(tmp_path / "snake"), copy_repo(tmp_path / "dvc")
-    run(["diffrep", "resolve", "params/smoke.yaml", "-o", "params.yaml"], dvc)
-    procs = [subprocess.Popen([str(BIN / "snakemake"), "--cores", "1", "reports/tables.md", *SMOKE], cwd=snake,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV),
-             subprocess.Popen([str(BIN / "dvc"), "repro"], cwd=dvc, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, env=ENV)]
-    for p in procs:
-        out, _ = p.communicate(timeout=1200)
-        assert p.returncode == 0, out[-4000:]
-
-    report = (snake / "reports" / "tables.md").read_text()
-    assert report == (dvc / "reports" / "tables.md").read_text()
+def test_snakemake_and_dvc_give_the_same_report(smoke):
+    report = smoke.report
+    assert report == (smoke.dvc / "reports" / "tables.md").read_text()
     numbers = table_numbers(report)
     assert len(numbers) >= 3 * 6 + 3 * 2, "the report's tables should hold the latent, sweep and few-shot numbers"
-    for heading in ("Fig. 11", "Fig. 12", "Fig. 2, 3, 5, 7", "Table 3", "Table 2"):
+    for heading in ("Fig. 11", "Fig. 12", "Fig. 2, 3, 5, 7", "Fig. 10", "Table 3", "Table 2", "Tables 1, 4, 5, 6, 7"):
         assert heading in report
-    assert report.count("reproduce") >= 6, "one verdict per claim"
+    verdicts = [line for line in report.splitlines() if line.startswith("- Ours:")]
+    assert len(verdicts) >= 12, "one verdict per claim"
+    assert all(re.search(r"\*\*(reproduces|does not reproduce|not tested)\*\*", v) for v in verdicts), verdicts
     assert "FID features: domain classifier penultimate" in report, "every FID names its features"
-    figures = sorted(p.name for p in (snake / "reports" / "figures").glob("*.png"))
-    assert "digits_silhouette_vs_t.png" in figures and "digits_tinit_samples.png" in figures and len(figures) == 14
-    for model_dir in (snake / "models" / "smoke" / "digits").iterdir():
+    referenced = set(re.findall(r"\]\((figures/[^)\s]+\.png)\)", report))
+    made = {f"figures/{p.name}" for p in (smoke.snake / "reports" / "figures").glob("*.png")}
+    assert {"figures/digits_silhouette_vs_t.png", "figures/digits_tinit_samples.png"} <= referenced
+    assert referenced == made, "every figure the report shows was made, and every figure made is shown"
+    assert made == {f"figures/{p.name}" for p in (smoke.dvc / "reports" / "figures").glob("*.png")}
+    for model_dir in (smoke.snake / "models" / "smoke" / "digits").iterdir():
         assert yaml.safe_load((model_dir / "config.yaml").read_text())["name"] == "smoke"
-    assert (snake / "results" / "smoke" / "config.yaml").is_file()
+    assert (smoke.snake / "results" / "smoke" / "config.yaml").is_file()
 
-    assert "up to date" in run(["dvc", "repro"], dvc).stdout
-    assert "Nothing to be done" in run(["snakemake", "-n", "reports/tables.md", *SMOKE], dvc).stdout
-    again = run(["snakemake", "-n", "reports/tables.md", *SMOKE], snake)
-    assert "Nothing to be done" in again.stdout
 
-    (snake / "reports" / "tables.md").unlink()
-    regen = run(["snakemake", "--cores", "1", "reports/tables.md", *SMOKE], snake)
+@pytest.mark.pipeline
+def test_nothing_to_do_after_either_run(smoke):
+    assert "up to date" in run(["dvc", "repro"], smoke.dvc).stdout
+    assert "Nothing to be done" in run(["snakemake", "-n", "reports/tables.md", *SMOKE], smoke.dvc).stdout
+    assert "Nothing to be done" in run(["snakemake", "-n", "reports/tables.md", *SMOKE], smoke.snake).stdout
+
+
+@pytest.mark.pipeline
+def test_report_regenerates_from_the_metrics_alone(smoke):
+    (smoke.snake / "reports" / "tables.md").unlink()
+    regen = run(["snakemake", "--cores", "1", "reports/tables.md", *SMOKE], smoke.snake)
     log = regen.stdout + regen.stderr
     assert "rule report" in log and "train_" not in log, "the report regenerates from the metrics alone"
-    assert (snake / "reports" / "tables.md").read_text() == report
+    assert (smoke.snake / "reports" / "tables.md").read_text() == smoke.report
+
+
+def stages_run(dvc_output: str) -> list[str]:
+    return re.findall(r"Running stage '([^']+)'", dvc_output)
+
+
+@pytest.mark.pipeline
+def test_dvc_remote_round_trip_regenerates_the_report_without_training(smoke, tmp_path):
+    """Push to a local remote, lose the cache and every output, pull: only the report stage runs again."""
+    work = tmp_path / "clone"
+    shutil.copytree(smoke.dvc, work, symlinks=True)
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "add", "-d", "local", str(remote)], work)
+    run(["dvc", "push"], work)
+    assert any(p.is_file() for p in remote.rglob("*")), "the push stored nothing"
+    for cached in ("data", "models", "results", ".dvc/cache"):
+        shutil.rmtree(work / cached)
+    shutil.rmtree(work / "reports" / "figures")
+    (work / "reports" / "tables.md").unlink()
+    run(["dvc", "pull"], work)
+    assert (work / "models" / "smoke" / "digits" / "score" / "model.pt").is_file()
+    assert not (work / "reports" / "tables.md").exists(), "the report is not cached; it is made from the metrics"
+    repro = run(["dvc", "repro"], work).stdout
+    assert stages_run(repro) == ["report"], repro[-3000:]
+    assert (work / "reports" / "tables.md").read_text() == smoke.report
+    assert stages_run(run(["dvc", "repro"], work).stdout) == []
 
 
 @pytest.mark.parametrize(
@@ -77,6 +89,9 @@ def test_smoke_through_snakemake_and_dvc_give_the_same_report(tmp_path):
         ("name: bad\nsampling: {method: ddim}\n", "sampling.method", "ddim"),
         ("name: bad\nfidelity: {inception_weights: nowhere/inception.pth}\n", "fidelity.inception_weights",
          "nowhere/inception.pth"),
+        (("name: bad\ndatasets: {miniimagenet: {source: folder, path: nowhere/mini}}\n"
+          "experiments: {semisup: {datasets: [miniimagenet], labels: {miniimagenet: [20]}}}\n"),
+         "datasets.miniimagenet.path", "nowhere/mini"),
     ],
 )
 def test_bad_parameters_stop_the_run_naming_key_and_value(repo, text, key, value):
@@ -89,7 +104,8 @@ def test_bad_parameters_stop_the_run_naming_key_and_value(repo, text, key, value
     assert proc.returncode != 0
     assert key in message and value in message, message[-2000:]
     assert sentinel.read_text() == "kept\n"
-    if key != "fidelity.inception_weights":  # a path is checked where the DAG is planned, not by `resolve`
+    assert sorted(p.name for p in sentinel.parent.iterdir()) == ["finished.csv"], "a refused run writes nothing"
+    if not key.endswith(("inception_weights", ".path")):  # paths are checked where the DAG is planned, not by `resolve`
         cli = run(["diffrep", "resolve", "params/bad.yaml"], repo, check=False)
         assert cli.returncode == 1 and key in cli.stderr and value in cli.stderr
 
@@ -99,17 +115,16 @@ def test_lint_is_clean_and_help_lists_subcommands():
     assert lint.returncode == 0 and "Lints for" not in lint.stdout + lint.stderr, lint.stdout + lint.stderr
     helptext = run(["diffrep", "--help"], ROOT).stdout
     for sub in ("resolve", "prepare", "train", "encode", "silhouette", "fewshot", "train-classifier", "sample",
-                "fidelity", "loss-per-t", "drl-samples", "report"):
+                "fidelity", "loss-per-t", "drl-samples", "code-dim-samples", "pretrain", "laplacenet", "report"):
         assert sub in helptext
 
 
 def test_paper_profile_plans_every_paper_scale_job(repo):
-    weights = repo / yaml.safe_load((repo / "params" / "paper.yaml").read_text())["fidelity"]["inception_weights"]
-    weights.parent.mkdir(parents=True)
-    weights.write_bytes(b"")  # stands in for the Inception weights a cluster user puts there
+    stand_in_paper_inputs(repo)
     out = run(["snakemake", "-n", "-p", "reports/tables.md", "--configfile", "params/paper.yaml"], repo).stdout
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.MULTILINE))
-    assert counts["prepare_data"] == "2"  # MNIST and CIFAR-10
+    paper_datasets = yaml.safe_load((repo / "params" / "paper.yaml").read_text())["datasets"]
+    assert counts["prepare_data"] == str(len(paper_datasets))  # MNIST and CIFAR-10, and those of later experiments
     assert counts["train_sweep"] == str(2 * 10 * 3)  # two datasets, ten t, three seeds
     assert counts["train_latent"] == "8" and counts["train_latent_frozen"] == "4" and counts["train_fewshot"] == "4"
     assert "models/paper/mnist/sweep-t0.5-s2/model.pt" in out and "models/paper/cifar10/fewshot-vdrl/model.pt" in out
@@ -117,6 +132,9 @@ def test_paper_profile_plans_every_paper_scale_job(repo):
     assert counts["train_score"] == "1" and counts["train_adversarial"] == "5" and counts["sample"] == str(6 * 2 + 5)
     assert counts["fidelity"] == "1" and counts["train_classifier"] == "1"
     assert "--n 20000" in out and "--n 50000" in out and "pt_inception" in out
+    assert counts["train_codedim"] == "4" and counts["code_dim_samples"] == "4"  # DRL Fig. 10 on MNIST: 2, 4, 8, 16
+    # DRL Tables 1, 4-7 on CIFAR-10, CIFAR-100 and MiniImageNet: four pretrainings, five LaplaceNet jobs each
+    assert counts["pretrain_semisup"] == str(3 * 4) and counts["laplacenet"] == str(3 * 5)
 
 
 def test_resume_after_kill_through_the_cli(repo):
@@ -142,3 +160,16 @@ def test_resume_after_kill_through_the_cli(repo):
     b = torch.load(repo / "killed" / "model.pt", weights_only=False)["state"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert (repo / "whole" / "metrics.csv").read_text() == (repo / "killed" / "metrics.csv").read_text()
+
+
+def test_corrupt_checkpoint_stops_the_training_job(repo):
+    """A damaged ckpt.pt: `diffrep train` stops naming the file, keeps it, and writes no model."""
+    run(["diffrep", "prepare", "--config", "params/smoke.yaml", "--dataset", "digits", "--out", "data/digits"], repo)
+    out = repo / "models" / "drl"
+    out.mkdir(parents=True)
+    (out / "ckpt.pt").write_bytes(b"half a checkpoint")
+    proc = run(["diffrep", "train", "--config", "params/smoke.yaml", "--data", "data/digits", "--dataset", "digits",
+                "--experiment", "latent", "--method", "drl", "--threads", "1", "--out", str(out)], repo, check=False)
+    assert proc.returncode != 0 and f"checkpoint {out / 'ckpt.pt'} cannot be read" in proc.stderr, proc.stderr[-2000:]
+    assert (out / "ckpt.pt").read_bytes() == b"half a checkpoint"
+    assert not (out / "model.pt").exists() and not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))

@@ -42,3 +42,20 @@ def test_fewshot_verdict_compares_best_t_with_static_codes():
     assert {r["t"] for r in table if r["method"] == "AE"} == {"static"}
     worse = pd.DataFrame([{**r, "accuracy": 0.9} if r["method"] == "ae" else r for r in rows])
     assert fewshot_table(worse)[1][0].startswith("**does not")
+
+
+def test_semisup_verdicts_compare_settings_at_the_fewest_labels():
+    import pandas as pd
+
+    from diffrep.report.semisup import verdicts
+
+    rows = [(20, "supervised", 60.0, 2.0), (20, "none", 80.0, 2.0), (20, "drl", 82.0, 1.0), (20, "vdrl", 70.0, 3.0),
+            (20, "ae", 85.0, 1.0), (20, "drl_tsearch", 82.5, 1.0), (50, "supervised", 70.0, 1.0),
+            (50, "none", 90.0, 1.0)]
+    agg = pd.DataFrame(rows, columns=["labels", "setting", "mean", "std"])
+    v = verdicts(agg)
+    assert v["laplacenet"].startswith("**reproduces**") and v["drl"].startswith("**reproduces**")
+    assert v["vdrl"].startswith("**does not") and v["ae"].startswith("**does not")
+    assert v["tsearch"].startswith("**reproduces**"), "82.5 against 82.0 is within the t-search's std of 1.0"
+    agg.loc[agg["setting"] == "drl_tsearch", "mean"] = 84.0
+    assert verdicts(agg)["tsearch"].startswith("**does not")

@@ -70,6 +70,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     with pytest.raises(NonFiniteLossError, match="non-finite loss.*step 17.*last good checkpoint kept"):
         tiny(tmp_path, loss)
     assert torch.load(tmp_path / "ckpt.pt", weights_only=False)["step"] == 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt", "metrics.csv"], "no partial file is left"
 
 
 def test_corrupt_or_foreign_checkpoint_is_a_clear_error(tmp_path):

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from diffrep import config as cfgmod
@@ -34,6 +33,11 @@ def cmd_prepare(args) -> None:
     cfgmod.dump(cfg, out / "config.yaml")
 
 
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    """Images in [0, 1] as 8-bit pixels, as sample sets are stored."""
+    return (x * 255).round().to(torch.uint8).numpy()
+
+
 def _dataset(cfg, name: str):
     if name not in cfg.datasets:
         raise cfgmod.ConfigError(f"dataset {name!r} is not defined in the parameters (defined: {sorted(cfg.datasets)})")
@@ -49,7 +53,7 @@ def cmd_train(args) -> None:
     torch.set_num_threads(args.threads or cfg.train.threads)
     seed = args.seed if args.seed is not None else getattr(cfg.experiments, args.experiment).__dict__.get("seed", 0)
     spec = RunSpec(args.dataset, args.experiment, args.method, args.scheme, args.t, seed, args.init, args.freeze_encoder,
-                   args.p_kl)
+                   args.p_kl, args.code_dim)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cfgmod.dump(cfg, out / "config.yaml")
@@ -94,7 +98,7 @@ def cmd_silhouette(args) -> None:
 
     rows = [{**spec, "silhouette": silhouette(z["codes_test"][0], z["y_test"]), "codes": path.as_posix()}
             for path, z, spec in _codes(args.codes_dir, ("latent", "sweep"))]
-    _write_csv(pd.DataFrame(rows), args.out)
+    _write_csv(rows, args.out)
 
 
 def cmd_fewshot(args) -> None:
@@ -112,11 +116,14 @@ def cmd_fewshot(args) -> None:
                     acc = fewshot_accuracy(z["codes_train"][k], z["y_train"], z["codes_test"][k], z["y_test"], idx)
                     rows.append({"method": spec["method"], "t": None if np.isnan(t) else float(t),
                                  "labels": n, "draw": draw, "accuracy": acc})
-    _write_csv(pd.DataFrame(rows), args.out)
+    _write_csv(rows, args.out)
 
 
-def _write_csv(df: pd.DataFrame, path: str) -> None:
-    write_text(path, df.to_csv(index=False))
+def _write_csv(rows: list[dict], path: str, **columns) -> None:
+    """Rows (and constant `columns`) as a CSV file, written atomically; pandas is imported only where a table is made."""
+    import pandas as pd
+
+    write_text(path, pd.DataFrame(rows).assign(**columns).to_csv(index=False))
 
 
 def cmd_sample(args) -> None:
@@ -136,7 +143,7 @@ def cmd_sample(args) -> None:
             "steps": sampling_steps(cfg.sampling.steps, args.t_init),
             "seconds": time.perf_counter() - start, "p_kl": spec.p_kl}
     with atomic_path(args.out) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, x=(x * 255).round().to(torch.uint8).numpy(), meta=json.dumps(meta))
+        np.savez(fh, x=_to_uint8(x), meta=json.dumps(meta))
 
 
 def cmd_drl_samples(args) -> None:
@@ -152,9 +159,24 @@ def cmd_drl_samples(args) -> None:
     x_test, _ = data.load(args.data, "test")
     grid = code_grid_samples(model, codes, args.side, cfg.sampling, model.image_shape)
     pairs = denoise_with_codes(model, x_test[:8], x_test[8:16], args.t, cfg.sampling)
-    to_uint8 = lambda x: (x * 255).round().to(torch.uint8).numpy()
     with atomic_path(args.out) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, grid=to_uint8(grid), t=args.t, **{f"fig9_{k.replace(' ', '_')}": to_uint8(v) for k, v in pairs.items()})
+        np.savez(fh, grid=_to_uint8(grid), t=args.t, **{f"fig9_{k.replace(' ', '_')}": _to_uint8(v) for k, v in pairs.items()})
+
+
+def cmd_code_dim_samples(args) -> None:
+    """DRL Fig. 10: samples for the codes of a few test images, and their spread, for one code dimension."""
+    from diffrep import data
+    from diffrep.methods.drl import load_model
+    from diffrep.methods.drl_samples import sample_spread, samples_per_code
+
+    torch.set_num_threads(args.threads)
+    cfg = cfgmod.load(args.config)
+    ex = cfg.experiments.codedim
+    x0, _ = data.load(args.data, "test")
+    model, spec, _ = load_model(args.model)
+    x = samples_per_code(model, x0[:ex.images], ex.samples, cfg.sampling, seed=ex.seed)
+    with atomic_path(args.out) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, x0=_to_uint8(x0[:ex.images]), samples=_to_uint8(x), code_dim=spec.code_dim, spread=sample_spread(x))
 
 
 def cmd_train_classifier(args) -> None:
@@ -197,12 +219,13 @@ def cmd_fidelity(args) -> None:
         scores = fidelity_metrics(x, reference, features=features, weights_path=weights, cuda=torch.cuda.is_available())
         rows.append({"run": Path(path).stem, **json.loads(str(z["meta"])), "samples": len(x), **scores,
                      "classifier_accuracy": accuracy if features == "classifier" else float("nan")})
-    with atomic_path(args.out) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
+    _write_csv(rows, args.out)
 
 
 def cmd_loss_per_t(args) -> None:
     """Mean DSM loss of the test images on a grid of t (DRL Fig. 13), and alpha over training (Fig. 14)."""
+    import pandas as pd
+
     from diffrep import data
     from diffrep.methods.drl import load_model
     from diffrep.methods.generation import loss_per_t
@@ -216,6 +239,48 @@ def cmd_loss_per_t(args) -> None:
     for frame, out in ((losses, args.out), (history, args.alpha_out)):
         with atomic_path(out) as tmp:
             frame.to_csv(tmp, index=False)
+
+
+def cmd_pretrain(args) -> None:
+    """Pretrain LaplaceNet's classifier as a DRL/VDRL encoder or an autoencoder (DRL A.6); resumes from its checkpoint."""
+    from diffrep import data
+    from diffrep.methods.semisup import pretrain
+
+    cfg = cfgmod.load(args.config)
+    _dataset(cfg, args.dataset)
+    torch.set_num_threads(args.threads or cfg.train.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfgmod.dump(cfg, out / "config.yaml")
+    x_train, y_train = data.load(args.data, "train")
+    pretrain(cfg, args.dataset, args.pretraining, x_train, int(y_train.max()) + 1, out)
+
+
+def cmd_laplacenet(args) -> None:
+    """Test accuracy of LaplaceNet for every setting of one pretraining, label count and seed (DRL Tables 1, 4-7)."""
+    from diffrep import data
+    from diffrep.evaluate.semisup import semisup_rows, settings_for
+    from diffrep.methods.semisup import build_wrn, load_pretrained
+    from diffrep.train import pick_device
+
+    cfg = cfgmod.load(args.config)
+    _dataset(cfg, args.dataset)
+    torch.set_num_threads(args.threads or cfg.train.threads)
+    if (args.pretraining == "none") != (args.model is None):
+        raise ValueError("--model (the pretrained model.pt) goes with every --pretraining but none")
+    device, sx = pick_device(cfg.train.device), cfg.experiments.semisup
+    train, test = ([t.to(device) for t in data.load(args.data, split)] for split in ("train", "test"))
+    shape, classes = tuple(train[0].shape[1:]), int(train[1].max()) + 1
+
+    def make_model():
+        model = build_wrn(cfg, args.dataset, shape, classes)
+        if args.model:
+            load_pretrained(model, args.model)
+        return model.to(device)
+
+    rows = semisup_rows(make_model, sx, settings_for(sx, args.pretraining), sx.labels[args.dataset], train, test)
+    cfgmod.dump(cfg, Path(args.out).with_name("config.yaml"))
+    _write_csv(rows, args.out, dataset=args.dataset)
 
 
 def cmd_report(args) -> None:
@@ -251,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--init", help="phase-1 model.pt to start from")
     s.add_argument("--freeze-encoder", action="store_true")
     s.add_argument("--p-kl", type=float, help="adversarial lambda (DRL A.7): share of steps on the plain objective")
+    s.add_argument("--code-dim", type=int, help="the code's dimension (experiment codedim, DRL Fig. 10)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("encode", help="codes of the training and test images")
@@ -290,6 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--t", type=float, default=0.6, help="the noise level x_t is denoised from (DRL Fig. 9)")
     s.set_defaults(func=cmd_drl_samples)
 
+    s = sub.add_parser("code-dim-samples", help="samples for one code as the code dimension grows (DRL Fig. 10)")
+    _common(s, config=True, out=True, data=True, threads=True)
+    s.add_argument("--model", required=True, help="a codedim model (experiment codedim)")
+    s.set_defaults(func=cmd_code_dim_samples)
+
     s = sub.add_parser("fidelity", help="FID and Inception Score of sample sets (features named in the output)")
     _common(s, config=True, out=True, data=True, threads=True)
     s.add_argument("--classifier", required=True, help="the domain classifier's model.pt")
@@ -301,6 +372,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", required=True)
     s.add_argument("--alpha-out", required=True)
     s.set_defaults(func=cmd_loss_per_t)
+
+    s = sub.add_parser("pretrain", help="pretrain LaplaceNet's WRN as a DRL/VDRL encoder or an autoencoder")
+    _common(s, config=True, out=True, data=True, threads=True)
+    s.add_argument("--dataset", required=True)
+    s.add_argument("--pretraining", required=True, choices=["drl", "vdrl", "drl_mixup", "ae"])
+    s.set_defaults(func=cmd_pretrain)
+
+    s = sub.add_parser("laplacenet", help="LaplaceNet semi-supervised accuracy for one pretraining (DRL Tables 1, 4-7)")
+    _common(s, config=True, out=True, data=True, threads=True)
+    s.add_argument("--dataset", required=True)
+    s.add_argument("--pretraining", required=True, choices=["none", "drl", "vdrl", "drl_mixup", "ae"])
+    s.add_argument("--model", help="the pretrained model.pt (from `diffrep pretrain`)")
+    s.set_defaults(func=cmd_laplacenet)
 
     s = sub.add_parser("report", help="render reports/tables.md and the figures from the metrics")
     _common(s, config=True, out=True)

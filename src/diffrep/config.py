@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, is_dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ class DatasetConfig:
     split_seed: int = 0
     url: str = ""
     files: dict[str, str] = field(default_factory=dict)
+    path: str = ""  # MiniImageNet: a user-given folder (not in torchvision); checked where the DAG is planned
     net: NetConfig = field(default_factory=NetConfig)
     iterations: int = 1500
     batch_size: int = 128
@@ -111,6 +112,50 @@ class FewShotExperiment:
 
 
 @dataclass
+class CodeDimExperiment:
+    """DRL Fig. 10: samples for one code as the code's dimension grows; their spread per dimension."""
+
+    datasets: list[str] = field(default_factory=lambda: ["digits"])
+    code_dims: list[int] = field(default_factory=lambda: [2, 4, 8, 16])
+    iterations: int = 0  # 0: the dataset's iterations
+    images: int = 4  # test images whose codes are sampled from
+    samples: int = 16  # samples per code
+    seed: int = 0
+
+
+@dataclass
+class SemisupExperiment:
+    """DRL Tables 1, 4-7 (A.6): LaplaceNet on a WRN whose hidden layer is the DRL code, per pretraining.
+
+    A setting is `<pretraining>[+mixup][@short]`: pretraining none, drl, vdrl, drl_mixup (mixup during
+    pretraining), ae (binary cross-entropy autoencoder) or drl_tsearch (DRL, t chosen by the t-search);
+    `+mixup` applies mixup in the LaplaceNet training; `@short` uses `short_iterations` (DRL Tables 4, 5);
+    `supervised` is the warm-up alone with its own cosine decay (the supervised-only baseline).
+    """
+
+    datasets: list[str] = field(default_factory=lambda: ["digits"])
+    labels: dict[str, list[int]] = field(default_factory=lambda: {"digits": [20, 50]})
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    settings: list[str] = field(default_factory=lambda: [
+        "supervised", "none", "none+mixup", "drl", "drl+mixup", "drl_mixup+mixup", "vdrl", "vdrl+mixup", "ae",
+        "none@short", "none+mixup@short", "drl@short", "drl_tsearch@short", "ae@short"])
+    pretrainings: list[str] = field(default_factory=lambda: ["drl", "vdrl", "drl_mixup", "ae"])  # models to pretrain
+    depth: int = 28  # WRN-28-2 (DRL A.6)
+    width: int = 2
+    pretrain_iterations: int = 0  # 0: the dataset's iterations
+    warmup_epochs: int = 100  # supervised epochs on the labelled images (DRL A.6)
+    iterations: int = 260  # pseudo-labelling + one epoch each (DRL A.6)
+    short_iterations: int = 90  # the 100-epoch budget of DRL Tables 4, 5: 10 warm-up epochs + 90
+    batch_size: int = 100
+    lr: float = 0.03
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    knn: int = 50
+    alpha: float = 0.99
+    t_grid: int = 11  # equally spaced t in [0.001, 1] for the t-search
+
+
+@dataclass
 class SamplingConfig:
     """How samples are drawn for FID/IS (score-SDE's predictor-corrector defaults)."""
 
@@ -158,8 +203,10 @@ class Experiments:
     latent: LatentExperiment = field(default_factory=LatentExperiment)
     sweep: SweepExperiment = field(default_factory=SweepExperiment)
     fewshot: FewShotExperiment = field(default_factory=FewShotExperiment)
+    codedim: CodeDimExperiment = field(default_factory=CodeDimExperiment)
     generation: GenerationExperiment = field(default_factory=GenerationExperiment)
     adversarial: AdversarialExperiment = field(default_factory=AdversarialExperiment)
+    semisup: SemisupExperiment = field(default_factory=SemisupExperiment)
 
 
 @dataclass
@@ -206,6 +253,23 @@ def _check_references(raw: dict[str, Any], origin: str) -> None:
                     f"{origin}: experiments.{exp}.datasets: {name!r} is not defined under datasets "
                     f"(defined: {sorted(known)})"
                 )
+    semisup = raw.get("experiments", {}).get("semisup", {})
+    labels = semisup.get("labels", SemisupExperiment().labels)
+    missing = [d for d in semisup.get("datasets", ["digits"]) if d not in labels]
+    if missing:
+        raise ConfigError(f"{origin}: experiments.semisup.labels: no label counts for {missing}")
+    defaults = SemisupExperiment()
+    used = {setting_pretraining(s) for s in semisup.get("settings", defaults.settings)} - {"none"}
+    listed = set(semisup.get("pretrainings", defaults.pretrainings))
+    if used != listed:
+        raise ConfigError(f"{origin}: experiments.semisup.pretrainings: {sorted(listed)} must be the pretrainings "
+                          f"that the settings start from: {sorted(used)}")
+
+
+def setting_pretraining(setting: str) -> str:
+    """The pretrained model a semi-supervised setting (`<pretraining>[+mixup][@short]`) starts from."""
+    base = setting.removesuffix("@short").removesuffix("+mixup")
+    return {"supervised": "none", "drl_tsearch": "drl"}.get(base, base)
 
 
 def _build(cls: type, raw: dict[str, Any]) -> Any:
@@ -219,20 +283,8 @@ def _build(cls: type, raw: dict[str, Any]) -> Any:
     return cls(**kwargs)
 
 
-_NESTED = {
-    "SDEConfig": SDEConfig,
-    "NetConfig": NetConfig,
-    "TrainConfig": TrainConfig,
-    "PenaltyConfig": PenaltyConfig,
-    "Experiments": Experiments,
-    "LatentExperiment": LatentExperiment,
-    "SweepExperiment": SweepExperiment,
-    "FewShotExperiment": FewShotExperiment,
-    "GenerationExperiment": GenerationExperiment,
-    "AdversarialExperiment": AdversarialExperiment,
-    "SamplingConfig": SamplingConfig,
-    "FidelityConfig": FidelityConfig,
-}
+# every parameter block, by the type name its field annotation gives
+_NESTED = {name: obj for name, obj in list(globals().items()) if isinstance(obj, type) and is_dataclass(obj)}
 
 
 def _build_value(type_name: Any, value: Any) -> Any:

@@ -24,14 +24,16 @@ import torch
 from diffrep.config import DatasetConfig
 from diffrep.io import atomic_path, write_json
 
-DATASETS = ("digits", "mnist", "cifar10")
+DATASETS = ("digits", "mnist", "cifar10", "cifar100", "miniimagenet")
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/"
 SPLITS = ("train", "test")
 
-_SOURCES = {"digits": "sklearn", "mnist": "torchvision", "cifar10": "torchvision"}
-_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
-_NUM_CLASSES = {"digits": 10, "mnist": 10, "cifar10": 10}
+_SOURCES = {"digits": "sklearn", "mnist": "torchvision", "cifar10": "torchvision", "cifar100": "torchvision",
+            "miniimagenet": "folder"}
+_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "cifar10": (3, 32, 32), "cifar100": (3, 32, 32),
+           "miniimagenet": (3, 84, 84)}
+_NUM_CLASSES = {"digits": 10, "mnist": 10, "cifar10": 10, "cifar100": 100, "miniimagenet": 100}
 
 # What a download can fail with: URLError/HTTPError and socket errors are OSErrors, a connection cut mid-body is
 # an HTTPException, a redirect loop a RecursionError (checked before RuntimeError, of which it is a subclass).
@@ -132,19 +134,53 @@ def _cifar10(dcfg: DatasetConfig, out_dir: Path) -> tuple[Arrays, Arrays, dict[s
     return train, test, _official(base, md5s)
 
 
-def _cifar_batches(folder: Path, names: list[str]) -> Arrays:
-    """Concatenated images and labels of the pickled batches `names` in `folder`."""
+def _cifar100(dcfg: DatasetConfig, out_dir: Path) -> tuple[Arrays, Arrays, dict[str, Any]]:
+    """The python-pickle release of CIFAR-100 (fine labels), official 50k/10k split."""
+    from torchvision.datasets import CIFAR100
+
+    base = dcfg.url or CIFAR10_URL
+    md5s = _md5s(dcfg, {CIFAR100.filename: CIFAR100.tgz_md5})
+    with _scratch(out_dir) as root:
+        folder = _fetch("cifar100", base, CIFAR100.filename, md5s[CIFAR100.filename], root) / CIFAR100.base_folder
+        train = _cifar_batches(folder, [name for name, _ in CIFAR100.train_list], CIFAR100, "fine_labels", "cifar100")
+        test = _cifar_batches(folder, [name for name, _ in CIFAR100.test_list], CIFAR100, "fine_labels", "cifar100")
+    return train, test, _official(base, md5s)
+
+
+def _miniimagenet(dcfg: DatasetConfig, out_dir: Path) -> tuple[Arrays, Arrays, dict[str, Any]]:
+    """MiniImageNet from the user's folder: train/ and test/ in ImageFolder layout, images resized to 84x84."""
+    from torchvision import transforms
+    from torchvision.datasets import ImageFolder
+
+    root = Path(dcfg.path)
+    if not (root / "train").is_dir() or not (root / "test").is_dir():
+        raise DataError(f"miniimagenet: {root} needs train/ and test/ folders with one sub-folder per class")
+    to_array = transforms.Compose([transforms.Resize((84, 84)), transforms.ToTensor()])
+    splits = []
+    for split in SPLITS:
+        with _parsing("miniimagenet", str(root / split)):
+            folder = ImageFolder(str(root / split), transform=to_array)
+            x = torch.stack([img for img, _ in folder]).numpy()
+            splits.append((x, np.asarray(folder.targets, dtype=np.int64)))
+    info = {"split": "official", "test_fraction": None, "split_seed": None, "path": str(root)}
+    return splits[0], splits[1], info
+
+
+def _cifar_batches(folder: Path, names: list[str], release=None, label_key: str = "labels",
+                   dataset: str = "cifar10") -> Arrays:
+    """Concatenated images and labels of the pickled batches `names` in `folder` (CIFAR-10 unless `release`)."""
     from torchvision.datasets import CIFAR10
 
+    release = release or CIFAR10
     xs, ys = [], []
     for name in names:
-        with _parsing("cifar10", f"{CIFAR10.filename} ({CIFAR10.base_folder}/{name})"):
+        with _parsing(dataset, f"{release.filename} ({release.base_folder}/{name})"):
             with open(folder / name, "rb") as fh:
                 batch = pickle.load(fh, encoding="latin1")
             # The original (Python 2) pickles load with str keys under latin1; re-pickled copies may have bytes keys.
             batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
             xs.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            ys.append(np.asarray(batch["labels"], dtype=np.int64))
+            ys.append(np.asarray(batch[label_key], dtype=np.int64))
     return (np.concatenate(xs) / np.float32(255)).astype(np.float32), np.concatenate(ys)
 
 
@@ -249,4 +285,4 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-_LOADERS = {"digits": _digits, "mnist": _mnist, "cifar10": _cifar10}
+_LOADERS = {"digits": _digits, "mnist": _mnist, "cifar10": _cifar10, "cifar100": _cifar100, "miniimagenet": _miniimagenet}

@@ -133,3 +133,19 @@ def reconstruction_objective(decode: Callable, encode: Callable, x0: torch.Tenso
     z = mean if logvar is None else reparameterize(mean, logvar, generator)
     rec = 0.5 * (decode(z) - x0).flatten(1).pow(2).sum(1)
     return rec + code_penalty(z, mean, logvar, l1, kl)
+
+
+def bce_reconstruction_objective(decode: Callable, encode: Callable, x0: torch.Tensor,
+                                 generator: torch.Generator | None, l1: float = 0.0) -> torch.Tensor:
+    """Autoencoder pretraining of DRL Table 5, 6: binary cross-entropy of the decoder's logits, summed over pixels."""
+    z, _ = encode(x0, None)
+    logits = decode(z)
+    rec = torch.nn.functional.binary_cross_entropy_with_logits(logits, x0, reduction="none").flatten(1).sum(1)
+    return rec + l1 * l1_penalty(z)
+
+
+def mixup(x: torch.Tensor, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Mixup (Zhang et al. 2017): lambda x + (1 - lambda) x[perm], one lambda ~ Beta(1, 1) = U[0, 1] per batch."""
+    lam = float(torch.rand((), generator=generator))
+    perm = torch.randperm(x.shape[0], generator=generator).to(x.device)
+    return lam * x + (1 - lam) * x[perm], perm, lam

@@ -10,7 +10,6 @@ import math
 from itertools import pairwise
 
 import torch
-from scipy.integrate import solve_ivp
 from tqdm import tqdm
 
 from diffrep.sde import SDE, _batch
@@ -118,6 +117,10 @@ def euler_maruyama(sde, score_fn, x, times, snr, generator, progress):
 
 def probability_flow_ode(sde, score_fn, x, times, snr, generator, progress):
     """The probability-flow ODE (score-SDE eq. 13) from times[0] to times[-1] by adaptive RK45; deterministic."""
+    from scipy.integrate import (
+        solve_ivp,  # imported here: scipy.integrate costs every job ~0.5 s of start-up
+    )
+
     drift = sde.reverse(score_fn, probability_flow=True).sde
     with tqdm(disable=not progress, desc="sampling", unit="nfe") as bar:
 
@@ -139,14 +142,16 @@ SAMPLERS = {"pc": predictor_corrector, "em": euler_maruyama, "ode": probability_
 @torch.no_grad()
 def sample(score_fn, sde: SDE, shape, method: str, steps: int, *, snr: float = 0.16, t_init: float = 1.0,
            prior: str = "gaussian", eps: float | None = None, generator: torch.Generator | None = None,
-           progress: bool = False, x_init: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
+           progress: bool = False, x_init: torch.Tensor | None = None,
+           device: torch.device | str | None = None) -> tuple[torch.Tensor, int]:
     """Samples of shape `shape` and the number of score evaluations spent on them.
 
     method: "pc" (2 evaluations per step), "em" (1 per step) or "ode" (adaptive; `steps` is ignored).
     eps: where sampling stops; None means DEFAULT_EPS. The stochastic samplers return the noise-free mean of
     their last step; the ODE's end point has no noise to remove.
     prior: "gaussian" or "uniform+gaussian", see `prior_sample`; `x_init`, a given x at t_init, replaces it
-    (denoising a perturbed image, DRL Fig. 9).
+    (denoising a perturbed image, DRL Fig. 9). `device`: where x lives while sampling (the score's device; the
+    noise is drawn on the CPU, so a seed gives the same draws everywhere); default the CPU or x_init's device.
     """
     if method not in SAMPLERS:
         raise ValueError(f"unknown sampling method {method!r}; known: {sorted(SAMPLERS)}")
@@ -156,6 +161,7 @@ def sample(score_fn, sde: SDE, shape, method: str, steps: int, *, snr: float = 0
     if method != "ode" and steps < 1:
         raise ValueError(f"method {method!r} needs steps >= 1, got {steps}")
     x = prior_sample(sde, shape, t_init, prior, generator) if x_init is None else x_init.clone()
+    x = x.to(device or x.device)
     counted = CountedScore(score_fn)
     # the adaptive ODE solver chooses its own steps, so its grid is only the two end points
     times = time_grid(t_init, eps, 1 if method == "ode" else steps)

@@ -27,7 +27,7 @@ from diffrep.objectives import drl_objective, reconstruction_objective, t_sample
 from diffrep.sde import build_sde
 from diffrep.train import Schedule, State, fit, new_state, pick_device
 
-EXPERIMENTS = ("latent", "sweep", "fewshot", "generation", "adversarial")
+EXPERIMENTS = ("latent", "sweep", "fewshot", "codedim", "generation", "adversarial", "semisup")
 METHODS = ("drl", "vdrl", "ae", "vae", "score")
 SCHEMES = ("uniform_t", "uniform_sigma", "fixed")
 
@@ -45,6 +45,7 @@ class RunSpec:
     init: str | None = None
     freeze_encoder: bool = False
     p_kl: float | None = None
+    code_dim: int | None = None
 
     def __post_init__(self):
         if self.experiment not in EXPERIMENTS:
@@ -59,6 +60,8 @@ class RunSpec:
             raise ValueError("--freeze-encoder needs --init, the phase-1 model whose encoder is kept")
         if self.p_kl is not None and (self.method != "score" or not self.init):
             raise ValueError("--p-kl (adversarial lambda) needs --method score and --init, the pretrained score model")
+        if (self.code_dim is not None) != (self.experiment == "codedim"):
+            raise ValueError("--code-dim goes with --experiment codedim, and that experiment needs it")
 
 
 class DRLModel(nn.Module):
@@ -88,7 +91,7 @@ class AutoEncoder(nn.Module):
 
 
 def code_dim(cfg: Config, spec: RunSpec) -> int:
-    return getattr(cfg.experiments, spec.experiment).code_dim
+    return spec.code_dim or getattr(cfg.experiments, spec.experiment).code_dim
 
 
 def build_model(cfg: Config, spec: RunSpec, image_shape: tuple[int, int, int]) -> nn.Module:
@@ -130,8 +133,8 @@ def loss_function(cfg: Config, spec: RunSpec, model: nn.Module):
 def schedule(cfg: Config, spec: RunSpec) -> Schedule:
     ds, tr = cfg.datasets[spec.dataset], cfg.train
     iterations = ds.iterations
-    if spec.experiment == "sweep" and cfg.experiments.sweep.iterations:
-        iterations = cfg.experiments.sweep.iterations
+    if spec.experiment in ("sweep", "codedim") and getattr(cfg.experiments, spec.experiment).iterations:
+        iterations = getattr(cfg.experiments, spec.experiment).iterations
     if spec.experiment == "adversarial":
         iterations = cfg.experiments.adversarial.iterations
     return Schedule(iterations, ds.batch_size, tr.lr, tr.warmup, tr.grad_clip, tr.ema,

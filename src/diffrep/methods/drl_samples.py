@@ -1,5 +1,5 @@
-"""Samples of code-conditioned DRL models: over a grid of 2-d codes (DRL Fig. 2a, 3a, 5a, 7a) and denoising a
-perturbed image with the code of another image (DRL Fig. 9)."""
+"""Samples of code-conditioned DRL models: over a grid of 2-d codes (DRL Fig. 2a, 3a, 5a, 7a), for one code as the
+code's dimension grows (Fig. 10), and denoising a perturbed image with the code of another image (Fig. 9)."""
 from __future__ import annotations
 
 import torch
@@ -10,9 +10,13 @@ from diffrep.sampling import sample
 
 
 def conditional_score(model: DRLModel, z: torch.Tensor):
-    """s(x_t, t, z) for one code per sample, as the sampler's score_fn(x, t)."""
-    device = next(model.parameters()).device
-    return lambda x, t: model.score_fn(x.to(device), t.to(device), z.to(device)).to(x.device)
+    """s(x_t, t, z) for one code per sample, as the sampler's score_fn(x, t); x lives on the model's device."""
+    z = z.to(_device(model))
+    return lambda x, t: model.score_fn(x, t, z)
+
+
+def _device(model: DRLModel) -> torch.device:
+    return next(model.parameters()).device
 
 
 def code_grid(codes: torch.Tensor, side: int) -> torch.Tensor:
@@ -30,8 +34,8 @@ def code_grid_samples(model: DRLModel, codes: torch.Tensor, side: int, cfg: Samp
     z = code_grid(codes, side)
     x_init = model.sde.prior_sampling((1, *image_shape), g).expand(len(z), *image_shape)
     x, _ = sample(conditional_score(model, z), model.sde, x_init.shape, cfg.method, cfg.steps, snr=cfg.snr,
-                  generator=g, x_init=x_init)
-    return x.clamp(0, 1)
+                  generator=g, x_init=x_init, device=_device(model))
+    return x.clamp(0, 1).cpu()
 
 
 @torch.no_grad()
@@ -43,8 +47,25 @@ def denoise_with_codes(model: DRLModel, x0: torch.Tensor, other: torch.Tensor, t
     steps = max(1, round(cfg.steps * t))
     out = {"x0": x0, "xt": xt.clamp(0, 1), "other": other}
     for name, source in (("own code", x0), ("other code", other)):
-        z, _ = model.encode(source.to(next(model.parameters()).device), None)
+        z, _ = model.encode(source.to(_device(model)), None)
         x, _ = sample(conditional_score(model, z), model.sde, xt.shape, cfg.method, steps, snr=cfg.snr, t_init=t,
-                      generator=g, x_init=xt)
-        out[name] = x.clamp(0, 1)
+                      generator=g, x_init=xt, device=_device(model))
+        out[name] = x.clamp(0, 1).cpu()
     return out
+
+
+@torch.no_grad()
+def samples_per_code(model: DRLModel, x0: torch.Tensor, n: int, cfg: SamplingConfig, seed: int = 0) -> torch.Tensor:
+    """DRL Fig. 10: n samples for the code of each image in x0, shape (images, n, C, H, W)."""
+    g = torch.Generator().manual_seed(seed)
+    z, _ = model.encode(x0.to(_device(model)), None)
+    z = z.repeat_interleave(n, dim=0)
+    shape = (len(z), *x0.shape[1:])
+    x, _ = sample(conditional_score(model, z), model.sde, shape, cfg.method, cfg.steps, snr=cfg.snr, generator=g,
+                  device=_device(model))
+    return x.clamp(0, 1).cpu().reshape(len(x0), n, *x0.shape[1:])
+
+
+def sample_spread(samples: torch.Tensor) -> float:
+    """Diversity of the samples of one code: the per-pixel standard deviation over them, averaged over pixels and codes."""
+    return samples.flatten(2).std(dim=1).mean().item()

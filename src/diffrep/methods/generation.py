@@ -111,15 +111,11 @@ def generate(model: ScoreModel, n: int, image_shape: tuple[int, ...], cfg: Sampl
     """n samples in batches of cfg.batch_size, clipped to the data range [0, 1]; returns them and the NFE of one batch."""
     g = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
-
-    def score_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # the sampler's draws live on the CPU
-        return model.score_fn(x.to(device), t.to(device)).to(x.device)
-
     steps = sampling_steps(cfg.steps, t_init)
     out, nfe = [], 0
     for start in tqdm(range(0, n, cfg.batch_size), desc=f"sampling t_init={t_init} {prior}", file=sys.stderr):
         shape = (min(cfg.batch_size, n - start), *image_shape)
-        x, nfe = sample(score_fn, model.sde, shape, cfg.method, steps, snr=cfg.snr, t_init=t_init,
-                        prior=prior, generator=g)
+        x, nfe = sample(model.score_fn, model.sde, shape, cfg.method, steps, snr=cfg.snr, t_init=t_init,
+                        prior=prior, generator=g, device=device)
         out.append(x.clamp(0, 1).cpu())
     return torch.cat(out), nfe

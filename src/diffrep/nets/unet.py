@@ -7,6 +7,7 @@ as a per-channel bias.
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import torch
 from torch import nn
@@ -36,7 +37,7 @@ def time_embedding(dim: int) -> nn.Module:
 def mlp(sizes: list[int]) -> nn.Sequential:
     """Dense layers with SiLU between them (none after the last)."""
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(pairwise(sizes)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(nn.SiLU())

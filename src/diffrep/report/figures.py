@@ -59,10 +59,10 @@ def fewshot_vs_t(fewshot: pd.DataFrame, title: str, path: Path) -> None:
 
 
 def sample_grids(panels: list[tuple[str, np.ndarray]], ncols: int, title: str, path: Path, per_panel: int = 36,
-                 nrow: int | None = None) -> None:
+                 nrow: int | None = None, panel_size: tuple[float, float] = (1.9, 2.1)) -> None:
     """Grids of uint8 images (N, C, H, W), one panel per setting, `nrow` images per grid row (square by default)."""
     nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.9 * ncols, 2.1 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size[0] * ncols, panel_size[1] * nrows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, (label, images) in zip(axes.flat, panels):

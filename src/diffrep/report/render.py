@@ -10,7 +10,7 @@ import torch
 
 from diffrep.config import Config
 from diffrep.io import write_text
-from diffrep.report import figures, generation
+from diffrep.report import figures, generation, semisup
 from diffrep.report.verdicts import verdict
 from diffrep.sde import build_sde
 
@@ -18,6 +18,7 @@ PAPER = {
     "latent": "MNIST and CIFAR-10 codes (2-d, uniform t) arrange by class, with style varying inside a class (DRL Fig. 2, 5, 6); no number is given.",
     "focus": "Focusing training on high noise (sigma uniform) makes the code keep class rather than fine-grained features (DRL Fig. 3, 7, 8); no number is given.",
     "sweep": "Small t gives almost no class information in the code, an intermediate range of t gives the most, and it declines again for large t (DRL Fig. 11; MNIST peak about t = 0.4-0.6, read off the figure).",
+    "codedim": "Samples for one code vary less as the code's dimension grows from 2 to 4, 8, 16 (DRL Fig. 10, MNIST); no number is given.",
     "fewshot": "With the best t, E(x0, t) beats AE and VAE codes; at t = 1.0 it is comparable to them (DRL Fig. 12, CIFAR-10, 100 and 1000 labels).",
 }
 
@@ -88,19 +89,29 @@ def fewshot_table(fs: pd.DataFrame) -> tuple[list[dict], list[str]]:
     return rows, verdicts
 
 
+def codedim_table(spreads: pd.DataFrame) -> tuple[list[dict], str]:
+    """Spread of the samples of one code per code dimension (DRL Fig. 10), and whether it falls at every step."""
+    spreads = spreads.sort_values("code_dim")
+    rows = [{"code_dim": int(r["code_dim"]), "spread": f"{r['spread']:.4f}"} for _, r in spreads.iterrows()]
+    falls = bool(len(spreads) > 1 and (np.diff(spreads["spread"].to_numpy()) < 0).all())
+    why = "spread " + ", ".join(f"{int(r['code_dim'])}-d {r['spread']:.4f}" for _, r in spreads.iterrows())
+    return rows, verdict(falls, why + " (reproduces if it falls at every step)")
+
+
 def render_report(cfg: Config, results: Path, out: Path, figdir: Path, templates: Path = Path("reports/templates")) -> None:
     """Figures and `tables.md` for every dataset of the profile."""
     sections = [_dataset_section(cfg, name, results / name, figdir, out.parent) for name in _datasets(cfg)]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
-    text = env.get_template("tables.md.j2").render(cfg=cfg, sections=sections, paper=PAPER, claims=generation.CLAIMS)
+    text = env.get_template("tables.md.j2").render(cfg=cfg, sections=sections, paper=PAPER, claims=generation.CLAIMS,
+                                                     semisup_claims=semisup.CLAIMS)
     write_text(out, text)
 
 
 def _datasets(cfg: Config) -> list[str]:
     ex = cfg.experiments
-    return sorted(set(ex.latent.datasets) | set(ex.sweep.datasets) | set(ex.fewshot.datasets)
-                  | set(ex.generation.datasets) | set(ex.adversarial.datasets))
+    return sorted(set(ex.latent.datasets) | set(ex.sweep.datasets) | set(ex.fewshot.datasets) | set(ex.codedim.datasets)
+                  | set(ex.generation.datasets) | set(ex.adversarial.datasets) | set(ex.semisup.datasets))
 
 
 def _dataset_section(cfg: Config, name: str, res: Path, figdir: Path, root: Path) -> dict:
@@ -120,6 +131,8 @@ def _dataset_section(cfg: Config, name: str, res: Path, figdir: Path, root: Path
             path = figdir / f"{name}_silhouette_vs_t.png"
             figures.silhouette_vs_t(sil[sil["experiment"] == "sweep"], f"{name}: silhouette vs single training t", path)
             sec["figures"]["sweep"] = rel(path)
+    if name in ex.semisup.datasets and (res / "semisup").is_dir():
+        sec.update(semisup.section(cfg, name, res / "semisup"))
     fs_path = res / "fewshot.csv"
     if name in ex.fewshot.datasets and fs_path.is_file():
         fs = pd.read_csv(fs_path)
@@ -127,6 +140,8 @@ def _dataset_section(cfg: Config, name: str, res: Path, figdir: Path, root: Path
         path = figdir / f"{name}_fewshot.png"
         figures.fewshot_vs_t(fs, f"{name}: few-shot SVM on 8-d codes", path)
         sec["figures"]["fewshot"] = rel(path)
+    if name in ex.codedim.datasets and (res / "codedim").is_dir():
+        _codedim_section(sec, res, figdir, rel)
     if (res / "fidelity.csv").is_file():
         _generation_section(cfg, sec, res, figdir, rel)
     return sec
@@ -158,6 +173,21 @@ def _generation_section(cfg: Config, sec: dict, res: Path, figdir: Path, rel) ->
         path = figdir / f"{name}_t_density_loss.png"
         figures.t_density_and_loss(losses, f"{name}: t on model turns and test loss per t", path)
         sec["figures"]["loss_per_t"] = rel(path)
+
+
+def _codedim_section(sec: dict, res: Path, figdir: Path, rel) -> None:
+    """DRL Fig. 10: a row per test image (the image, then samples for its code), a panel per code dimension."""
+    runs = sorted((np.load(p) for p in (res / "codedim").glob("d*.npz")), key=lambda z: int(z["code_dim"]))
+    spreads = pd.DataFrame([{"code_dim": int(z["code_dim"]), "spread": float(z["spread"])} for z in runs])
+    sec["codedim"], sec["codedim_verdict"] = codedim_table(spreads)
+    images, n = runs[0]["samples"].shape[:2]
+    panels = [(f"{int(z['code_dim'])}-d code", np.concatenate([np.concatenate([z["x0"][i:i + 1], z["samples"][i]])
+                                                            for i in range(images)])) for z in runs]
+    path = figdir / f"{sec['name']}_code_dim_samples.png"
+    figures.sample_grids(panels, 1, f"{sec['name']}: the test image, then samples for its code", path,
+                         images * (n + 1), nrow=n + 1, panel_size=(0.3 * (n + 1), 0.3 * images + 0.4))
+    sec["figures"]["codedim"] = rel(path)
+    sec.update(codedim_images=int(images), codedim_samples=int(n))
 
 
 def _drl_sample_figures(name: str, res: Path, figdir: Path, rel) -> dict:

@@ -1,0 +1,95 @@
+"""DRL Tables 1, 4-7 on one dataset: test accuracy of LaplaceNet per setting, label count and seed.
+
+A setting names the pretraining the classifier starts from, whether LaplaceNet's training uses mixup, and the
+budget (full, or the short 100-epoch one of Tables 4, 5); `supervised` is the warm-up alone, the
+supervised-only baseline with the same labels.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from diffrep.config import SemisupExperiment, setting_pretraining
+from diffrep.evaluate.laplacenet import (
+    Optimisation,
+    Semisup,
+    accuracy,
+    balanced_labelled_mask,
+    laplacenet_phase,
+    t_search,
+    total_steps,
+    warm_up,
+)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One column of DRL Tables 1, 4-7."""
+
+    name: str
+    pretraining: str  # the pretrained model it starts from: none, drl, vdrl, drl_mixup, ae
+    t_search: bool
+    mixup: bool
+    short: bool
+    supervised_only: bool
+
+
+def parse_setting(name: str) -> Setting:
+    """`<pretraining>[+mixup][@short]`, drl_tsearch (DRL with the t-search) or supervised."""
+    base, short = name.removesuffix("@short"), name.endswith("@short")
+    pre, use_mixup = base.removesuffix("+mixup"), base.endswith("+mixup")
+    return Setting(name, setting_pretraining(name), pre == "drl_tsearch", use_mixup, short, name == "supervised")
+
+
+def settings_for(sx: SemisupExperiment, pretraining: str) -> list[Setting]:
+    """The profile's settings that start from `pretraining`."""
+    return [s for s in map(parse_setting, sx.settings) if s.pretraining == pretraining]
+
+
+def t_grid(n: int) -> list[float]:
+    """n equally spaced t in [0.001, 1] (DRL A.6: 11 values)."""
+    return [float(t) for t in np.linspace(0.001, 1.0, n)]
+
+
+def one_run(make_model: Callable[[], nn.Module], sx: SemisupExperiment, setting: Setting, run: Semisup,
+            test: tuple[torch.Tensor, torch.Tensor], seed: int) -> dict:
+    """Warm-up (or t-search), supervised accuracy, then the LaplaceNet phase; the row of results."""
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    optim = Optimisation(sx.lr, sx.momentum, sx.weight_decay, sx.batch_size)
+    optim.total_steps = total_steps(run, sx.batch_size)
+    start = time.perf_counter()
+    if setting.t_search:
+        model, opt, optim, t0 = t_search(make_model, optim, run, t_grid(sx.t_grid), seed)
+    else:
+        model = make_model()
+        t0 = model.t.item()  # the pretrained encoder's learnt t, not the 0.5 it started from (DRL A.6)
+        opt = optim.optimizer(model)
+        warm_up(model, opt, optim, run, g)
+    warm = accuracy(model, *test)
+    pseudo = laplacenet_phase(model, opt, optim, run, g, desc=setting.name) if run.iterations else float("nan")
+    return {"setting": setting.name, "pretraining": setting.pretraining, "t_search": setting.t_search,
+            "mixup": setting.mixup, "short": setting.short, "supervised_only": setting.supervised_only,
+            "seed": seed, "t_init": t0, "t_final": model.t.item(), "warmup_accuracy": warm,
+            "pseudo_label_accuracy": pseudo, "accuracy": accuracy(model, *test),
+            "iterations": run.iterations, "warmup_epochs": run.warmup_epochs, "seconds": time.perf_counter() - start}
+
+
+def semisup_rows(make_model: Callable[[], nn.Module], sx: SemisupExperiment, settings: list[Setting],
+                 labels: list[int], train: tuple[torch.Tensor, torch.Tensor],
+                 test: tuple[torch.Tensor, torch.Tensor]) -> list[dict]:
+    """Every setting x label count x seed; seed s draws the same labelled images for every setting."""
+    rows = []
+    for n in labels:
+        for seed in sx.seeds:
+            labelled = balanced_labelled_mask(train[1].cpu().numpy(), n, np.random.default_rng(seed))
+            for setting in settings:
+                iterations = 0 if setting.supervised_only else sx.short_iterations if setting.short else sx.iterations
+                run = Semisup(train[0], train[1], labelled, sx.warmup_epochs, iterations, setting.mixup, sx.knn, sx.alpha)
+                rows.append({"labels": n, **one_run(make_model, sx, setting, run, test, seed)})
+    return rows
