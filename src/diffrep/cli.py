@@ -13,6 +13,7 @@ import torch
 from diffrep import config as cfgmod
 from diffrep.io import atomic_path, write_text
 from diffrep.methods.drl import EXPERIMENTS, METHODS, SCHEMES
+from diffrep.methods.semisup import PRETRAININGS
 
 
 def cmd_resolve(args) -> None:
@@ -376,13 +377,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("pretrain", help="pretrain LaplaceNet's WRN as a DRL/VDRL encoder or an autoencoder")
     _common(s, config=True, out=True, data=True, threads=True)
     s.add_argument("--dataset", required=True)
-    s.add_argument("--pretraining", required=True, choices=["drl", "vdrl", "drl_mixup", "ae"])
+    s.add_argument("--pretraining", required=True, choices=PRETRAININGS)
     s.set_defaults(func=cmd_pretrain)
 
     s = sub.add_parser("laplacenet", help="LaplaceNet semi-supervised accuracy for one pretraining (DRL Tables 1, 4-7)")
     _common(s, config=True, out=True, data=True, threads=True)
     s.add_argument("--dataset", required=True)
-    s.add_argument("--pretraining", required=True, choices=["none", "drl", "vdrl", "drl_mixup", "ae"])
+    s.add_argument("--pretraining", required=True, choices=("none", *PRETRAININGS))
     s.add_argument("--model", help="the pretrained model.pt (from `diffrep pretrain`)")
     s.set_defaults(func=cmd_laplacenet)
 
