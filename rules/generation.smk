@@ -161,23 +161,23 @@ rule loss_per_t:
         " --alpha-out {output.alpha} > {log} 2>&1"
 
 
+# One job per dataset for the samples of the latent and codedim models: each model's share is seconds, the start-up
+# of a job ~3 s.
 rule drl_samples:
     input:
-        model=f"{MODELS}/{{dataset}}/{{run}}/model.pt",
-        codes=f"{RESULTS}/{{dataset}}/codes/{{run}}.npz",
+        models=expand(f"{MODELS}/{{{{dataset}}}}/{{run}}/model.pt", run=latent_runs()),
+        codes=codes("{dataset}", latent_runs()),
         test=rules.prepare_data.output.test,
     output:
-        f"{RESULTS}/{{dataset}}/drl_samples/{{run}}.npz",
-    wildcard_constraints:
-        run=r"latent-[a-z_-]+",
+        expand(f"{RESULTS}/{{{{dataset}}}}/drl_samples/{{run}}.npz", run=latent_runs()),
     params:
         settings=settings("sampling"),
         config=RESOLVED,
         data=lambda w, input: os.path.dirname(input.test),
     log:
-        f"{LOGS}/drl_samples_{{dataset}}_{{run}}.log",
+        f"{LOGS}/drl_samples_{{dataset}}.log",
     benchmark:
-        f"{BENCH}/drl_samples_{{dataset}}_{{run}}.tsv"
+        f"{BENCH}/drl_samples_{{dataset}}.tsv"
     threads: 1
     resources:
         mem_mb=4000,
@@ -186,26 +186,24 @@ rule drl_samples:
     conda:
         ENV
     shell:
-        "diffrep drl-samples --config {params.config} --model {input.model} --codes {input.codes} --data {params.data} --threads {threads}"
-        " --out {output} > {log} 2>&1"
+        "diffrep drl-samples --config {params.config} --model {input.models} --codes {input.codes} --data {params.data}"
+        " --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule code_dim_samples:
     input:
-        model=f"{MODELS}/{{dataset}}/codedim-d{{dim}}/model.pt",
+        models=expand(f"{MODELS}/{{{{dataset}}}}/codedim-d{{dim}}/model.pt", dim=EX.codedim.code_dims),
         test=rules.prepare_data.output.test,
     output:
-        f"{RESULTS}/{{dataset}}/codedim/d{{dim}}.npz",
-    wildcard_constraints:
-        dim=r"\d+",
+        expand(f"{RESULTS}/{{{{dataset}}}}/codedim/d{{dim}}.npz", dim=EX.codedim.code_dims),
     params:
         settings=settings("sampling", "experiments.codedim"),
         config=RESOLVED,
         data=lambda w, input: os.path.dirname(input.test),
     log:
-        f"{LOGS}/code_dim_samples_{{dataset}}_d{{dim}}.log",
+        f"{LOGS}/code_dim_samples_{{dataset}}.log",
     benchmark:
-        f"{BENCH}/code_dim_samples_{{dataset}}_d{{dim}}.tsv"
+        f"{BENCH}/code_dim_samples_{{dataset}}.tsv"
     threads: 1
     resources:
         mem_mb=4000,
@@ -214,5 +212,5 @@ rule code_dim_samples:
     conda:
         ENV
     shell:
-        "diffrep code-dim-samples --config {params.config} --model {input.model} --data {params.data}"
+        "diffrep code-dim-samples --config {params.config} --model {input.models} --data {params.data}"
         " --threads {threads} --out {output} > {log} 2>&1"

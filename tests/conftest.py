@@ -3,11 +3,19 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
+from slurm import (
+    SlurmRun,
+    cancel_when_checkpointed,
+    planned_rules,
+    slurm_command,
+    start_cluster,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP = shutil.ignore_patterns(".venv", ".git", ".snakemake", "data", "models", "results", "logs", "benchmarks",
@@ -55,24 +63,60 @@ def repo(tmp_path) -> Path:
 
 @dataclass
 class SmokeRuns:
-    """The smoke profile run once through Snakemake and once through `dvc repro`, each in its own copy."""
+    """The smoke profile run once through Snakemake and once through `dvc repro`, each in its own copy.
+
+    Snakemake runs through a one-node SLURM cluster, with its score model's job cancelled mid-run, when a test marked
+    `slurm` is selected (as in CI), and on this machine (`--cores 1`) when none is (`-m "not slurm"`).
+    """
 
     snake: Path
     dvc: Path
     report: str  # reports/tables.md of the Snakemake run, as it was written
+    slurm: SlurmRun | None
+
+
+THROUGH_SLURM = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected
+def pytest_collection_modifyitems(config, items):
+    config.stash[THROUGH_SLURM] = any(item.get_closest_marker("slurm") for item in items)
+
+
+def snakemake_through_slurm(repo: Path, log: Path) -> SlurmRun:
+    start_cluster(ROOT)
+    target = ["reports/tables.md", *SMOKE]
+    cmd = slurm_command(BIN / "snakemake", planned_rules(run(["snakemake", "-n", *target], repo).stdout), target)
+    with log.open("w") as sink:
+        proc = subprocess.Popen(cmd, cwd=repo, env=ENV, stdout=sink, stderr=subprocess.STDOUT)
+        deadline = time.time() + 1500
+        try:
+            cancelled = cancel_when_checkpointed(repo, proc, deadline)
+            assert proc.wait(timeout=max(1, deadline - time.time())) == 0, log.read_text()[-5000:]
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=60)
+    return SlurmRun(log.read_text(), cancelled)
 
 
 @pytest.fixture(scope="session")
-def smoke(tmp_path_factory) -> SmokeRuns:
+def smoke(request, tmp_path_factory) -> SmokeRuns:
     base = tmp_path_factory.mktemp("smoke")
     snake, dvc = copy_repo(base / "snake"), copy_repo(base / "dvc")
     run(["diffrep", "resolve", "params/smoke.yaml", "-o", "params.yaml"], dvc)
-    # one core each, side by side: the two runs share the machine's two cores
-    procs = [subprocess.Popen([str(BIN / "snakemake"), "--cores", "1", "reports/tables.md", *SMOKE], cwd=snake,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV),
-             subprocess.Popen([str(BIN / "dvc"), "repro"], cwd=dvc, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, env=ENV)]
-    for p in procs:
-        out, _ = p.communicate(timeout=1200)
-        assert p.returncode == 0, out[-4000:]
-    return SmokeRuns(snake, dvc, (snake / "reports" / "tables.md").read_text())
+    # side by side: `dvc repro` runs one job at a time, Snakemake two on SLURM or one here (the machine has two cores)
+    with (base / "dvc.log").open("w") as sink:
+        repro = subprocess.Popen([str(BIN / "dvc"), "repro"], cwd=dvc, stdout=sink, stderr=subprocess.STDOUT, env=ENV)
+        try:
+            if request.config.stash.get(THROUGH_SLURM, False):
+                slurm = snakemake_through_slurm(snake, base / "snakemake.log")
+            else:
+                slurm = None
+                run(["snakemake", "--cores", "1", "reports/tables.md", *SMOKE], snake, timeout=1500)
+            assert repro.wait(timeout=1500) == 0, (base / "dvc.log").read_text()[-4000:]
+        finally:
+            if repro.poll() is None:
+                repro.terminate()
+                repro.wait(timeout=60)
+    return SmokeRuns(snake, dvc, (snake / "reports" / "tables.md").read_text(), slurm)

@@ -1,11 +1,11 @@
 """Execution environments: the Snakemake profiles, a real one-node SLURM cluster, interrupted jobs, conda.
 
-The SLURM test starts a cluster on this machine with .ci/slurm-up.sh (root and Debian's apt; CI has both) and
-fails, rather than skips, when it cannot: deselect it with `-m "not slurm"` on a machine where it cannot run.
+When the SLURM test is selected, the smoke fixture starts a cluster on this machine with .ci/slurm-up.sh (root and
+Debian's apt; CI has both) and runs the smoke profile through it; it fails, rather than skips, when it cannot:
+deselect it with `-m "not slurm"` on a machine where it cannot run (Snakemake then runs the smoke profile here).
 """
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import BIN, ENV, ROOT, SMOKE, run, stand_in_paper_inputs
+from slurm import CANCELLED_COMMENT, GROUPS, LOCAL, SCORE, UNGROUPED, squeue
 
 # Checkpoint every step: the same results (resume is exact on the CPU), and a cancelled job has a checkpoint to
 # resume from at once. The file goes after params/smoke.yaml, which it updates.
 EVERY_STEP = "train: {checkpoint_every: 1}\n"
-SCORE = Path("models/smoke/digits/score")
 
 
 def slurm_profile() -> dict:
@@ -85,107 +85,30 @@ def test_killed_snakemake_leaves_no_output_taken_as_complete(repo):
     assert re.search(r"resumed .* at step [1-9]\d*", (repo / "logs" / "smoke" / "train_digits_score.log").read_text())
 
 
-# --- a real one-node SLURM cluster ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def slurm_cluster():
-    up = subprocess.run(["bash", str(ROOT / ".ci" / "slurm-up.sh")], capture_output=True, text=True, timeout=900,
-                        check=False)
-    if up.returncode != 0:
-        pytest.fail(f"no SLURM cluster could be started (deselect with -m 'not slurm'):\n{up.stdout}\n{up.stderr}")
-    return up.stdout
-
-
-def squeue(*args: str) -> list[list[str]]:
-    out = subprocess.run(["squeue", "--states=all", "--noheader", *args], capture_output=True, text=True, check=True)
-    return [line.split("|") for line in out.stdout.splitlines()]
-
-
-def node_memory_mb() -> int:
-    """The memory of the cluster's node, which bounds what the jobs of a group may use side by side."""
-    return int(subprocess.run(["sinfo", "--noheader", "--format=%m"], capture_output=True, text=True,
-                              check=True).stdout.split()[0])
-
-
-def cancel_when_checkpointed(repo: Path, proc: subprocess.Popen, comment: str, deadline: float) -> str:
-    """scancel the running SLURM job with this comment as soon as its first checkpoint is on disk."""
-    while not (repo / SCORE / "ckpt.pt").exists():
-        assert proc.poll() is None and time.time() < deadline, "the training job never wrote a checkpoint"
-        time.sleep(0.02)
-    job = next(j for j, c, s in squeue("--format=%i|%k|%T") if c == comment and s == "RUNNING")
-    subprocess.run(["scancel", job], check=True)
-    while (state := squeue("--format=%T", "--jobs", job)[0][0]) in ("RUNNING", "COMPLETING"):
-        time.sleep(0.1)
-    assert state == "CANCELLED" and not (repo / SCORE / "model.pt").exists(), "the job ended before the cancel"
-    return job
-
-
-def cluster_groups(planned: dict[str, str], cancelled_rule: str) -> list[str]:
-    """Fewer, larger SLURM jobs: the CI cluster has two cores, and each submission waits for squeue's next poll.
-
-    Every job but the data preparation and the cancelled rule's shares one SLURM job, so the cancel hits one
-    training and the rest costs one submission.
-    """
-    rules = [r for r in planned if r not in ("total", "prepare_data", cancelled_rule)]
-    return ["--groups", *(f"{r}=after" for r in rules), "--group-components", "after=1000"]
-
-
-# The generation branch of the smoke DAG: the score model (whose job is cancelled), the domain classifier, the
-# adversarial models, their samples, FID/IS and loss per t. The SLURM run starts from the local run's outputs without
-# these, so that it fits CI's time: a whole third smoke run through the two-core cluster takes over 15 minutes.
-GENERATION = ["models/smoke/digits/score", "models/smoke/digits/classifier", "models/smoke/digits/adversarial-p*",
-              "results/smoke/digits/samples", "results/smoke/digits/fidelity.csv", "results/smoke/digits/loss_per_t",
-              "results/smoke/digits/alpha", "reports/tables.md", "reports/figures"]
-
-
-def without_generation(local: Path, dest: Path) -> Path:
-    """A copy of the local smoke run (mtimes kept) without the generation branch's outputs."""
-    shutil.copytree(local, dest, symlinks=True)
-    for pattern in GENERATION:
-        for path in dest.glob(pattern):
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-    return dest
+# --- a real one-node SLURM cluster: the smoke fixture (conftest.py) runs the pipeline through it ------------------
 
 
 @pytest.mark.slurm
 @pytest.mark.pipeline
-def test_smoke_profile_through_slurm_survives_a_cancelled_job(slurm_cluster, smoke, tmp_path):
-    repo = without_generation(smoke.snake, tmp_path / "slurm")
-    (repo / "every_step.yaml").write_text(EVERY_STEP)
-    target = ["reports/tables.md", *SMOKE, "every_step.yaml", "--rerun-triggers", "mtime", "input"]
-    planned = dict(re.findall(r"^(\w+)\s+(\d+)$", run(["snakemake", "-n", *target], repo).stdout, flags=re.MULTILINE))
-    assert {"train_score", "train_classifier", "train_adversarial", "sample", "fidelity", "report"} <= set(planned)
-    assert not {"train_sweep", "train_latent", "encode"} & set(planned), planned
-    cmd = [str(BIN / "snakemake"), "--profile", "profiles/slurm", *target,
-           # the CI cluster: two cores, no accounting database (status from squeue), quick first status check
-           "--jobs", "2", "--cores", "2", "--resources", f"mem_mb={node_memory_mb()}", "--slurm-status-command", "squeue",
-           "--slurm-init-seconds-before-status-checks", "1", "--slurm-keep-successful-logs",
-           *cluster_groups(planned, "train_score")]
-    log = tmp_path / "snakemake.log"
-    with log.open("w") as sink:
-        proc = subprocess.Popen(cmd, cwd=repo, env=ENV, stdout=sink, stderr=subprocess.STDOUT)
-        deadline = time.time() + 1500
-        try:
-            cancelled = cancel_when_checkpointed(repo, proc, "rule_train_score_wildcards_digits", deadline)
-            assert proc.wait(timeout=max(1, deadline - time.time())) == 0, log.read_text()[-5000:]
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=60)
-    text = log.read_text()
+def test_smoke_profile_through_slurm_survives_a_cancelled_job(smoke):
+    assert smoke.slurm, "a slurm test is selected, so the smoke fixture should have run through SLURM"
+    text, cancelled = smoke.slurm.log, smoke.slurm.cancelled
 
     # the jobs went through SLURM: every submission has a SLURM job id that squeue knows, with its log
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", text)
     states = dict(squeue("--format=%i|%T", "--jobs", ",".join(submitted)))
     assert cancelled in submitted and states.pop(cancelled) == "CANCELLED"
     assert set(states.values()) == {"COMPLETED"}, states
-    slurm_logs = {p.stem for p in (repo / ".snakemake" / "slurm_logs").rglob("*.log")}
+    slurm_logs = {p.stem for p in (smoke.snake / ".snakemake" / "slurm_logs").rglob("*.log")}
     assert set(submitted) <= slurm_logs
+    # one SLURM job per group and per ungrouped rule, and the cancelled training's retry; local rules stay local
+    assert len(submitted) == len(GROUPS) + len(UNGROUPED) + 1, submitted
+    assert all(f"localrule {rule}:" in text for rule in LOCAL)
+    assert {p.name.split("_")[1] for p in (smoke.snake / ".snakemake" / "slurm_logs").glob("group_*")} == set(GROUPS)
     # the cancelled training job was submitted again and resumed from its checkpoint
-    score_jobs = [j for j, c in squeue("--format=%i|%k") if c == "rule_train_score_wildcards_digits" and j in submitted]
+    score_jobs = [j for j, c in squeue("--format=%i|%k") if c == CANCELLED_COMMENT and j in submitted]
     assert len(score_jobs) == 2, score_jobs
-    resumed = re.search(r"resumed .* at step (\d+)", (repo / "logs" / "smoke" / "train_digits_score.log").read_text())
+    resumed = re.search(r"resumed .* at step (\d+)", (smoke.snake / "logs" / "smoke" / "train_digits_score.log").read_text())
     assert resumed and int(resumed.group(1)) >= 1
-    # and the report is the one of a run on one machine
-    assert (repo / "reports" / "tables.md").read_text() == smoke.report
+    # and the report is the one of a run on one machine (`dvc repro`)
+    assert smoke.report == (smoke.dvc / "reports" / "tables.md").read_text()

@@ -119,6 +119,21 @@ def test_lint_is_clean_and_help_lists_subcommands():
         assert sub in helptext
 
 
+@pytest.mark.parametrize("sub, lists", [("encode", ["--out"]), ("drl-samples", ["--codes", "--out"]),
+                                        ("code-dim-samples", ["--out"])])
+def test_one_job_for_many_models_needs_one_entry_per_model(sub, lists, capsys):
+    from diffrep.cli import main
+
+    argv = [sub, "--data", "data/digits", "--model", "a/model.pt", "b/model.pt"]
+    for flag in lists:
+        argv += [flag, "only-one.npz"]
+    if sub != "encode":
+        argv += ["--config", "params/smoke.yaml"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"give one {' and one '.join(lists)} per --model" in err and "2 --model" in err, err
+
+
 def test_paper_profile_plans_every_paper_scale_job(repo):
     stand_in_paper_inputs(repo)
     out = run(["snakemake", "-n", "-p", "reports/tables.md", "--configfile", "params/paper.yaml"], repo).stdout

@@ -51,7 +51,7 @@ def cmd_train(args) -> None:
 
     cfg = cfgmod.load(args.config)
     _dataset(cfg, args.dataset)
-    torch.set_num_threads(args.threads or cfg.train.threads)
+    _use_threads(args.threads or cfg.train.threads)
     seed = args.seed if args.seed is not None else getattr(cfg.experiments, args.experiment).__dict__.get("seed", 0)
     spec = RunSpec(args.dataset, args.experiment, args.method, args.scheme, args.t, seed, args.init, args.freeze_encoder,
                    args.p_kl, args.code_dim)
@@ -62,24 +62,45 @@ def cmd_train(args) -> None:
     train_run(cfg, spec, x_train, out)
 
 
+def _use_threads(n: int) -> None:
+    """torch's CPU threads: n when given (the rules pass their job's threads), torch's own default otherwise."""
+    if n < 0:
+        raise ValueError(f"--threads must be 0 (default) or more, not {n}")
+    if n:
+        torch.set_num_threads(n)
+
+
+def _per_model(args, *names: str):
+    """`--model` zipped with the lists that hold one entry per model (`--out`, `--codes`): one job, many models,
+    one start-up."""
+    lists = {"model": args.model, **{name: getattr(args, name) for name in names}}
+    if len({len(v) for v in lists.values()}) != 1:
+        counts = ", ".join(f"{len(v)} --{k}" for k, v in lists.items())
+        raise ValueError(f"give one {' and one '.join('--' + n for n in names)} per --model (got {counts})")
+    return zip(*lists.values(), strict=True)
+
+
 def cmd_encode(args) -> None:
-    """Codes of the training and test images; for E(x0, t) one set per t of the few-shot grid."""
+    """Codes of the training and test images, for each model in turn (one job for many models saves their start-up);
+    for E(x0, t) one set per t of the few-shot grid."""
     from dataclasses import asdict
 
     from diffrep import data
     from diffrep.evaluate.representation import encode
     from diffrep.methods.drl import load_model
 
-    torch.set_num_threads(args.threads)
-    model, spec, cfg = load_model(args.model)
-    ts = cfg.experiments.fewshot.t if getattr(model.encoder, "time_conditioned", False) else [None]
-    arrays = {"t": np.array([np.nan if t is None else t for t in ts]), "spec": np.array(json.dumps(asdict(spec)))}
-    for split in ("train", "test"):
-        x, y = data.load(args.data, split)
-        arrays[f"codes_{split}"] = np.stack([encode(model, x, t) for t in ts])
-        arrays[f"y_{split}"] = y.numpy()
-    with atomic_path(args.out) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
+    _use_threads(args.threads)
+    splits = {split: data.load(args.data, split) for split in ("train", "test")}
+    for model_path, out in _per_model(args, "out"):
+        model, spec, cfg = load_model(model_path)
+        ts = cfg.experiments.fewshot.t if getattr(model.encoder, "time_conditioned", False) else [None]
+        arrays = {"t": np.array([np.nan if t is None else t for t in ts]), "spec": np.array(json.dumps(asdict(spec)))}
+        for split, (x, y) in splits.items():
+            arrays[f"codes_{split}"] = np.stack([encode(model, x, t) for t in ts])
+            arrays[f"y_{split}"] = y.numpy()
+        with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        logging.getLogger("diffrep").info("encoded %s -> %s", model_path, out)
 
 
 def _codes(codes_dir: str, experiments: tuple[str, ...]):
@@ -135,7 +156,7 @@ def cmd_sample(args) -> None:
     from diffrep.methods.generation import generate, sampling_steps
     from diffrep.train import pick_device
 
-    torch.set_num_threads(args.threads)
+    _use_threads(args.threads)
     model, spec, _ = load_model(args.model, pick_device(args.device))
     cfg = cfgmod.load(args.config)  # sampling settings come from the profile, not from the model's training run
     start = time.perf_counter()
@@ -148,36 +169,41 @@ def cmd_sample(args) -> None:
 
 
 def cmd_drl_samples(args) -> None:
-    """A 2-d code model's samples over a grid of codes (DRL Fig. 2a, 3a) and denoised with another code (Fig. 9)."""
+    """A 2-d code model's samples over a grid of codes (DRL Fig. 2a, 3a) and denoised with another code (Fig. 9),
+    for each model in turn."""
     from diffrep import data
     from diffrep.methods.drl import load_model
     from diffrep.methods.drl_samples import code_grid_samples, denoise_with_codes
 
-    torch.set_num_threads(args.threads)
-    model, _, _ = load_model(args.model)
+    _use_threads(args.threads)
     cfg = cfgmod.load(args.config)
-    codes = torch.from_numpy(np.load(args.codes)["codes_test"][0]).float()
     x_test, _ = data.load(args.data, "test")
-    grid = code_grid_samples(model, codes, args.side, cfg.sampling, model.image_shape)
-    pairs = denoise_with_codes(model, x_test[:8], x_test[8:16], args.t, cfg.sampling)
-    with atomic_path(args.out) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, grid=_to_uint8(grid), t=args.t, **{f"fig9_{k.replace(' ', '_')}": _to_uint8(v) for k, v in pairs.items()})
+    for model_path, codes_path, out in _per_model(args, "codes", "out"):
+        model, _, _ = load_model(model_path)
+        codes = torch.from_numpy(np.load(codes_path)["codes_test"][0]).float()
+        grid = code_grid_samples(model, codes, args.side, cfg.sampling, model.image_shape)
+        pairs = denoise_with_codes(model, x_test[:8], x_test[8:16], args.t, cfg.sampling)
+        with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, grid=_to_uint8(grid), t=args.t,
+                     **{f"fig9_{k.replace(' ', '_')}": _to_uint8(v) for k, v in pairs.items()})
 
 
 def cmd_code_dim_samples(args) -> None:
-    """DRL Fig. 10: samples for the codes of a few test images, and their spread, for one code dimension."""
+    """DRL Fig. 10: samples for the codes of a few test images, and their spread, for each code dimension's model."""
     from diffrep import data
     from diffrep.methods.drl import load_model
     from diffrep.methods.drl_samples import sample_spread, samples_per_code
 
-    torch.set_num_threads(args.threads)
+    _use_threads(args.threads)
     cfg = cfgmod.load(args.config)
     ex = cfg.experiments.codedim
     x0, _ = data.load(args.data, "test")
-    model, spec, _ = load_model(args.model)
-    x = samples_per_code(model, x0[:ex.images], ex.samples, cfg.sampling, seed=ex.seed)
-    with atomic_path(args.out) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, x0=_to_uint8(x0[:ex.images]), samples=_to_uint8(x), code_dim=spec.code_dim, spread=sample_spread(x))
+    for model_path, out in _per_model(args, "out"):
+        model, spec, _ = load_model(model_path)
+        x = samples_per_code(model, x0[:ex.images], ex.samples, cfg.sampling, seed=ex.seed)
+        with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, x0=_to_uint8(x0[:ex.images]), samples=_to_uint8(x), code_dim=spec.code_dim,
+                     spread=sample_spread(x))
 
 
 def cmd_train_classifier(args) -> None:
@@ -190,7 +216,7 @@ def cmd_train_classifier(args) -> None:
     )
 
     cfg = cfgmod.load(args.config)
-    torch.set_num_threads(args.threads)
+    _use_threads(args.threads)
     (x_train, y_train), (x_test, y_test) = data.load(args.data, "train"), data.load(args.data, "test")
     fc = cfg.fidelity
     model = train_classifier(x_train, y_train, epochs=fc.classifier_epochs, lr=fc.classifier_lr,
@@ -208,7 +234,7 @@ def cmd_fidelity(args) -> None:
     from diffrep.evaluate.fidelity import fidelity_metrics
 
     cfg = cfgmod.load(args.config)
-    torch.set_num_threads(args.threads)
+    _use_threads(args.threads)
     inception = cfg.fidelity.inception_weights
     features, weights = ("inception", inception) if inception else ("classifier", args.classifier)
     reference, _ = data.load(args.data, "train")
@@ -249,7 +275,7 @@ def cmd_pretrain(args) -> None:
 
     cfg = cfgmod.load(args.config)
     _dataset(cfg, args.dataset)
-    torch.set_num_threads(args.threads or cfg.train.threads)
+    _use_threads(args.threads or cfg.train.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cfgmod.dump(cfg, out / "config.yaml")
@@ -266,7 +292,7 @@ def cmd_laplacenet(args) -> None:
 
     cfg = cfgmod.load(args.config)
     _dataset(cfg, args.dataset)
-    torch.set_num_threads(args.threads or cfg.train.threads)
+    _use_threads(args.threads or cfg.train.threads)
     if (args.pretraining == "none") != (args.model is None):
         raise ValueError("--model (the pretrained model.pt) goes with every --pretraining but none")
     device, sx = pick_device(cfg.train.device), cfg.experiments.semisup
@@ -321,8 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("encode", help="codes of the training and test images")
-    _common(s, out=True, data=True, threads=True)
-    s.add_argument("--model", required=True)
+    _common(s, data=True, threads=True)
+    _models(s, "models", out="a codes file (.npz) per model")
     s.set_defaults(func=cmd_encode)
 
     s = sub.add_parser("silhouette", help="silhouette scores of test codes")
@@ -350,16 +376,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("drl-samples", help="samples over a grid of 2-d codes, and denoising with another image's code")
-    _common(s, config=True, out=True, data=True, threads=True)
-    s.add_argument("--model", required=True)
-    s.add_argument("--codes", required=True, help="the model's codes (from `diffrep encode`), for the grid's range")
+    _common(s, config=True, data=True, threads=True)
+    _models(s, "2-d code models (experiment latent)", codes="each model's codes (from `diffrep encode`), for the grid's range",
+            out="a samples file (.npz) per model")
     s.add_argument("--side", type=int, default=8, help="the grid has side x side codes")
     s.add_argument("--t", type=float, default=0.6, help="the noise level x_t is denoised from (DRL Fig. 9)")
     s.set_defaults(func=cmd_drl_samples)
 
     s = sub.add_parser("code-dim-samples", help="samples for one code as the code dimension grows (DRL Fig. 10)")
-    _common(s, config=True, out=True, data=True, threads=True)
-    s.add_argument("--model", required=True, help="a codedim model (experiment codedim)")
+    _common(s, config=True, data=True, threads=True)
+    _models(s, "codedim models (experiment codedim)", out="a samples file (.npz) per model")
     s.set_defaults(func=cmd_code_dim_samples)
 
     s = sub.add_parser("fidelity", help="FID and Inception Score of sample sets (features named in the output)")
@@ -403,7 +429,14 @@ def _common(s, config=False, out=False, data=False, threads=False) -> None:
     if data:
         s.add_argument("--data", required=True, help="the prepared dataset's folder")
     if threads:
-        s.add_argument("--threads", type=int, default=0)
+        s.add_argument("--threads", type=int, default=0, help="torch's CPU threads (0: train.threads, or torch's default)")
+
+
+def _models(s, what: str, **lists: str) -> None:
+    """`--model` with one or more models, and the lists that hold one entry per model, in the same order."""
+    s.add_argument("--model", required=True, nargs="+", help=f"one or more {what}")
+    for name, text in lists.items():
+        s.add_argument(f"--{name}", required=True, nargs="+", help=f"{text}, in the order of --model")
 
 
 def main(argv: list[str] | None = None) -> int:
