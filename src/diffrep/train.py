@@ -78,9 +78,9 @@ def learning_rate(step: int, sched: Schedule) -> float:
 
 @torch.no_grad()
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model."""
-    for e, p in zip(ema.parameters(), model.parameters()):
-        e.lerp_(p, 1.0 - decay)
+    """ema <- decay * ema + (1 - decay) * model (one fused update over all tensors: small networks are dominated by
+    per-tensor overhead on the CPU)."""
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
     for e, b in zip(ema.buffers(), model.buffers()):
         e.copy_(b)
 
@@ -88,7 +88,7 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 def new_state(model: torch.nn.Module, params: Iterable, sched: Schedule) -> State:
     """Fresh state; `params` are parameters or param groups (a group may carry an `lr_scale`)."""
     generator = torch.Generator().manual_seed(sched.seed)
-    optimizer = torch.optim.Adam(list(params), lr=sched.lr)
+    optimizer = torch.optim.Adam(list(params), lr=sched.lr, foreach=True)  # fused over tensors on the CPU as well
     return State(0, model, copy.deepcopy(model).requires_grad_(False), optimizer, generator)
 
 
@@ -140,7 +140,7 @@ def train_step(state: State, loss_fn: LossFn, data: torch.Tensor, sched: Schedul
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     params = [p for g in state.optimizer.param_groups for p in g["params"]]
-    torch.nn.utils.clip_grad_norm_(params, sched.grad_clip)
+    torch.nn.utils.clip_grad_norm_(params, sched.grad_clip, foreach=True)
     state.optimizer.step()
     ema_update(state.ema, state.model, sched.ema)
     state.step += 1
