@@ -77,7 +77,10 @@ if [ "$changed" = 1 ]; then   # a new configuration: restart whatever this scrip
     sleep 1
 fi
 pgrep -x slurmctld >/dev/null || slurmctld
-pgrep -x slurmd >/dev/null || slurmd
+# The jobs inherit slurmd's CPU priority (PropagatePrioProcess=0). The smoke test runs `dvc repro`, one job at a time
+# and the longer of the two, beside the cluster's jobs on the same two cores: niced jobs leave it a core, so that
+# both finish together instead of `dvc repro` running on alone at the end.
+pgrep -x slurmd >/dev/null || nice -n "${DIFFREP_SLURM_NICE:-10}" slurmd
 
 for _ in $(seq 60); do
     state=$(sinfo -h -N -o '%T' 2>/dev/null | head -n 1 || true)
