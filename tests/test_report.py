@@ -59,3 +59,18 @@ def test_semisup_verdicts_compare_settings_at_the_fewest_labels():
     assert v["tsearch"].startswith("**reproduces**"), "82.5 against 82.0 is within the t-search's std of 1.0"
     agg.loc[agg["setting"] == "drl_tsearch", "mean"] = 84.0
     assert verdicts(agg)["tsearch"].startswith("**does not")
+
+
+def test_table2_verdict_needs_every_mixed_p_kl_clearly_lower():
+    from diffrep.report.generation import table2
+
+    def fid(values):
+        return pd.DataFrame([{"run": f"adversarial-p{p}", "p_kl": p, "fid": f, "isc_mean": 5.0, "isc_std": 0.1}
+                             for p, f in values.items()])
+
+    alphas = pd.DataFrame(columns=["step", "alpha", "p_kl"])
+    rows, verdict = table2(fid({0.0: 12.0, 0.5: 13.0, 1.0: 14.0}), alphas)
+    assert verdict.startswith("**reproduces**") and [r["p_kl"] for r in rows] == ["0", "0.5", "1"]
+    assert table2(fid({0.0: 13.99, 0.5: 13.0, 1.0: 14.0}), alphas)[1].startswith("**does not")  # a tie is not lower
+    assert table2(fid({0.0: 15.0, 1.0: 14.0}), alphas)[1].startswith("**does not")
+    assert table2(fid({1.0: 14.0}), alphas)[1].startswith("**not tested**")
