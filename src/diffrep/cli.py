@@ -432,7 +432,7 @@ def _common(s, config=False, out=False, data=False, threads=False) -> None:
     if data:
         s.add_argument("--data", required=True, help="the prepared dataset's folder")
     if threads:
-        s.add_argument("--threads", type=int, default=0, help="torch's CPU threads (0: train.threads, or torch's default)")
+        s.add_argument("--threads", type=int, default=0, help="torch's CPU threads (0: the profile's train.threads for training and pretraining, torch's default otherwise)")
 
 
 def _models(s, what: str, **lists: str) -> None:
