@@ -1,5 +1,7 @@
 # diffrep: one DAG from data to reports/tables.md. Parameters: params/default.yaml unless --configfile names
-# another profile; the profile is validated against params/schema.json before any job runs.
+# another profile; the profile is validated against params/schema.json before any job runs. The jobs come from the
+# run plan (src/diffrep/plan.py), which also writes dvc.yaml. `snakemake --report report.html` after a run gives
+# the figures, tables and metrics in one self-contained HTML file.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -9,20 +11,11 @@ if not config:
     configfile: "params/default.yaml"
 
 
+report: "reports/workflow.rst"
+
+
 include: "rules/common.smk"
-include: "rules/data.smk"
-include: "rules/drl.smk"
-include: "rules/generation.smk"
-include: "rules/evaluate.smk"
-include: "rules/semisup.smk"
-include: "rules/report.smk"
-
-
-# On a cluster these run where Snakemake runs, not as jobs: compute nodes often cannot reach the dataset mirrors,
-# and rendering the report takes seconds.
-localrules:
-    prepare_data,
-    report,
+include: "rules/jobs.smk"
 
 
 rule all:

@@ -1,28 +1,22 @@
-# Shared helpers: the resolved parameters and the names of every run they imply.
+# The resolved parameters, the checks that need the file system, and the run plan every rule takes its jobs from.
 import json
-import os
 import re
+import os
 
 from diffrep import config as diffrep_config
+from diffrep.plan import Plan
 
 CFG = diffrep_config.resolve(config, "snakemake config")
 RESOLVED = f"{CFG.results_root}/{CFG.name}/config.yaml"
-
-DATA = CFG.data_root
-MODELS = f"{CFG.models_root}/{CFG.name}"
-RESULTS = f"{CFG.results_root}/{CFG.name}"
 LOGS = f"logs/{CFG.name}"
 BENCH = f"benchmarks/{CFG.name}"
-GPU = 1 if CFG.train.device == "cuda" else 0
 ENV = "../envs/diffrep.yaml"
-EX = CFG.experiments
-INCEPTION = [CFG.fidelity.inception_weights] if CFG.fidelity.inception_weights else []
-if INCEPTION and not os.path.isfile(INCEPTION[0]):
+if CFG.fidelity.inception_weights and not os.path.isfile(CFG.fidelity.inception_weights):
     raise diffrep_config.ConfigError(
-        f"fidelity.inception_weights: {INCEPTION[0]!r} is not a file; put torch-fidelity's Inception-v3 weights there "
-        "or leave it empty to score with the domain classifier's features"
+        f"fidelity.inception_weights: {CFG.fidelity.inception_weights!r} is not a file; put torch-fidelity's "
+        "Inception-v3 weights there or leave it empty to score with the domain classifier's features"
     )
-for _name in EX.semisup.datasets:  # MiniImageNet is read from the user's folder, not downloaded
+for _name in CFG.experiments.semisup.datasets:  # MiniImageNet is read from the user's folder, not downloaded
     if CFG.datasets[_name].source == "folder" and not os.path.isdir(CFG.datasets[_name].path):
         raise diffrep_config.ConfigError(
             f"datasets.{_name}.path: {CFG.datasets[_name].path!r} is not a folder; put the dataset there "
@@ -30,6 +24,7 @@ for _name in EX.semisup.datasets:  # MiniImageNet is read from the user's folder
         )
 # written once every check has passed, so that a refused configuration leaves nothing behind
 diffrep_config.dump(CFG, RESOLVED)
+PLAN = Plan(CFG, RESOLVED)
 
 
 def settings(*keys):
@@ -43,75 +38,37 @@ def settings(*keys):
     return json.dumps(out, sort_keys=True)
 
 
-TRAINING = ("sde", "train", "penalties", "datasets")
+def job_of(family, wildcards):
+    return family.job(getattr(wildcards, "dataset", ""), getattr(wildcards, "run", ""))
 
 
-def latent_runs():
-    phase1 = [f"latent-{m}-{s}" for m in ("drl", "vdrl") for s in ("uniform_t", "uniform_sigma")]
-    return phase1 + [f"latent-{m}-uniform_sigma-frozen" for m in ("drl", "vdrl")]
+def inputs_of(family):
+    return lambda wildcards: job_of(family, wildcards).inputs
 
 
-def sweep_runs():
-    return [f"sweep-t{t}-s{s}" for t in EX.sweep.t for s in EX.sweep.seeds]
+def settings_of(family):
+    return lambda wildcards: settings(*job_of(family, wildcards).params)
 
 
-def fewshot_runs():
-    return [f"fewshot-{m}" for m in ("drl", "vdrl", "ae", "vae")]
+def command_of(family):
+    """The job's command line, with the threads the scheduler granted (fewer than asked where --cores is lower)."""
+    return lambda wildcards, threads: job_of(family, wildcards).cmd(threads)
 
 
-def silhouette_runs(dataset):
-    runs = latent_runs() if dataset in EX.latent.datasets else []
-    return runs + (sweep_runs() if dataset in EX.sweep.datasets else [])
+def outputs_of(family):
+    """The family's output pattern; figures, tables and metrics marked for `snakemake --report`."""
+    shown = {**{m: "Metrics" for m in family.metrics}, **family.shown}
+    return {
+        name: [report(p, category=shown[name], subcategory=family.name) if name in shown else p for p in paths]
+        for name, paths in family.pattern().items()
+    }
 
 
-def codes(dataset, runs):
-    return [f"{RESULTS}/{dataset}/codes/{r}.npz" for r in runs]
+def constraints_of(family):
+    """Each wildcard matches the family's own values only, so that families with one output pattern never clash."""
+    values = {"dataset": {j.dataset for j in family.jobs}, "run": {j.run for j in family.jobs}}
+    return {w: "|".join(re.escape(v) for v in sorted(values[w], key=len, reverse=True)) for w in family.wildcards}
 
 
-def report_figures():
-    figs = []
-    for d in EX.latent.datasets:
-        figs += [f"reports/figures/{d}_{r}.png" for r in latent_runs()]
-        figs += [f"reports/figures/{d}_{f}.png" for f in ("code_grid_samples", "denoise_other_code")]
-    figs += [f"reports/figures/{d}_silhouette_vs_t.png" for d in EX.sweep.datasets]
-    figs += [f"reports/figures/{d}_fewshot.png" for d in EX.fewshot.datasets]
-    figs += [f"reports/figures/{d}_code_dim_samples.png" for d in EX.codedim.datasets]
-    figs += [f"reports/figures/{d}_tinit_samples.png" for d in EX.generation.datasets]
-    figs += [f"reports/figures/{d}_{f}.png" for d in EX.adversarial.datasets
-             for f in ("adversarial_samples", "adversary_alpha", "t_density_loss")]
-    return figs
-
-
-def generation_runs():
-    return [f"score-tinit{t}-{p}" for t in EX.generation.t_init for p in EX.generation.priors]
-
-
-def adversarial_runs():
-    return [f"adversarial-p{p}" for p in EX.adversarial.p_kl]
-
-
-def sample_runs(dataset):
-    runs = generation_runs() if dataset in EX.generation.datasets else []
-    return runs + (adversarial_runs() if dataset in EX.adversarial.datasets else [])
-
-
-def fidelity_datasets():
-    return sorted(set(EX.generation.datasets) | set(EX.adversarial.datasets))
-
-
-def sample_model(dataset, run):
-    """The model a sample set comes from: the plain score model for Table 3, an adversarial one for Table 2."""
-    return f"{MODELS}/{dataset}/{'score' if run.startswith('score-') else run}/model.pt"
-
-
-def sample_args(run):
-    """`diffrep sample` arguments of a sample-set name (score-tinit<t>-<prior> or adversarial-p<p_kl>)."""
-    if run.startswith("score-"):
-        t_init, prior = re.fullmatch(r"score-tinit([0-9.]+)-(.+)", run).groups()
-        return f"--t-init {t_init} --prior {prior} --n {EX.generation.samples} --seed {EX.generation.seed}"
-    return f"--n {EX.adversarial.samples} --seed {EX.adversarial.seed}"
-
-
-def semisup_results():
-    """One LaplaceNet table per dataset and pretraining (none: no pretraining and the supervised-only baseline)."""
-    return [f"{RESULTS}/{d}/semisup/{p}.csv" for d in EX.semisup.datasets for p in ["none", *EX.semisup.pretrainings]]
+def named_by_wildcards(folder, family, ext):
+    return f"{folder}/{family.name}" + "".join(f"_{{{w}}}" for w in family.wildcards) + ext

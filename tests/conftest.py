@@ -15,11 +15,12 @@ from slurm import (
     planned_rules,
     slurm_command,
     start_cluster,
+    stop_cluster,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP = shutil.ignore_patterns(".venv", ".git", ".snakemake", "data", "models", "results", "logs", "benchmarks",
-                              "params.yaml", "__pycache__", "*.egg-info", ".pytest_cache", "dvc.lock", "tmp", "cache")
+                              "__pycache__", "*.egg-info", ".pytest_cache", "dvc.lock", "tmp", "cache")
 BIN = Path(sys.executable).parent
 # the rules call `diffrep`; DVC must not try to reach the network
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "DVC_NO_ANALYTICS": "1"}
@@ -84,7 +85,6 @@ def pytest_collection_modifyitems(config, items):
 
 
 def snakemake_through_slurm(repo: Path, log: Path) -> SlurmRun:
-    start_cluster(ROOT)
     target = ["reports/tables.md", *SMOKE]
     cmd = slurm_command(BIN / "snakemake", planned_rules(run(["snakemake", "-n", *target], repo).stdout), target)
     with log.open("w") as sink:
@@ -101,15 +101,24 @@ def snakemake_through_slurm(repo: Path, log: Path) -> SlurmRun:
 
 
 @pytest.fixture(scope="session")
-def smoke(request, tmp_path_factory) -> SmokeRuns:
-    base = tmp_path_factory.mktemp("smoke")
+def smoke(request, tmp_path_factory):
+    """The smoke runs; the SLURM daemons started for them are stopped at the end of the session."""
+    through_slurm = request.config.stash.get(THROUGH_SLURM, False)
+    started = start_cluster(ROOT) if through_slurm else []
+    try:
+        yield run_smoke(tmp_path_factory.mktemp("smoke"), through_slurm)
+    finally:
+        stop_cluster(started)
+
+
+def run_smoke(base: Path, through_slurm: bool) -> SmokeRuns:
     snake, dvc = copy_repo(base / "snake"), copy_repo(base / "dvc")
-    run(["diffrep", "resolve", "params/smoke.yaml", "-o", "params.yaml"], dvc)
+    run(["diffrep", "plan", "params/smoke.yaml"], dvc)  # params.yaml and dvc.yaml of the smoke profile
     # side by side: `dvc repro` runs one job at a time, Snakemake two on SLURM or one here (the machine has two cores)
     with (base / "dvc.log").open("w") as sink:
         repro = subprocess.Popen([str(BIN / "dvc"), "repro"], cwd=dvc, stdout=sink, stderr=subprocess.STDOUT, env=ENV)
         try:
-            if request.config.stash.get(THROUGH_SLURM, False):
+            if through_slurm:
                 slurm = snakemake_through_slurm(snake, base / "snakemake.log")
             else:
                 slurm = None

@@ -25,12 +25,32 @@ class SlurmRun:
     cancelled: str
 
 
-def start_cluster(root: Path) -> str:
+# the daemons of the cluster and the files holding their process ids
+DAEMONS = {"slurmd": "/run/slurmd.pid", "slurmctld": "/run/slurmctld.pid", "munged": "/run/munge/munged.pid"}
+
+
+def running(daemon: str) -> bool:
+    return subprocess.run(["pgrep", "-x", daemon], capture_output=True, check=False).returncode == 0
+
+
+def start_cluster(root: Path) -> list[str]:
+    """Start the one-node cluster; the daemons this call started (those already running are left to their owner)."""
+    before = {d for d in DAEMONS if running(d)}
     up = subprocess.run(["bash", str(root / ".ci" / "slurm-up.sh")], capture_output=True, text=True, timeout=900,
                         check=False)
+    started = [d for d in DAEMONS if d not in before and running(d)]
     if up.returncode != 0:
+        stop_cluster(started)
         pytest.fail(f"no SLURM cluster could be started (deselect with -m 'not slurm'):\n{up.stdout}\n{up.stderr}")
-    return up.stdout
+    return started
+
+
+def stop_cluster(started: list[str]) -> None:
+    """Stop the daemons `start_cluster` started, by the process ids they recorded, slurmd first."""
+    for daemon in started:
+        pidfile = Path(DAEMONS[daemon])
+        if pidfile.is_file():
+            subprocess.run(["kill", pidfile.read_text().strip()], check=False)
 
 
 def squeue(*args: str) -> list[list[str]]:

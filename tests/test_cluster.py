@@ -82,7 +82,7 @@ def test_killed_snakemake_leaves_no_output_taken_as_complete(repo):
     run(["snakemake", "--unlock", *target], repo)  # what Snakemake asks for after a kill -9 left its lock behind
     rerun = run(["snakemake", "--profile", "profiles/local", *target], repo)
     assert "rule train_score" in rerun.stdout + rerun.stderr, "the half-trained model must be planned again"
-    assert re.search(r"resumed .* at step [1-9]\d*", (repo / "logs" / "smoke" / "train_digits_score.log").read_text())
+    assert re.search(r"resumed .* at step [1-9]\d*", (repo / "logs" / "smoke" / "train_score_digits.log").read_text())
 
 
 # --- a real one-node SLURM cluster: the smoke fixture (conftest.py) runs the pipeline through it ------------------
@@ -108,7 +108,7 @@ def test_smoke_profile_through_slurm_survives_a_cancelled_job(smoke):
     # the cancelled training job was submitted again and resumed from its checkpoint
     score_jobs = [j for j, c in squeue("--format=%i|%k") if c == CANCELLED_COMMENT and j in submitted]
     assert len(score_jobs) == 2, score_jobs
-    resumed = re.search(r"resumed .* at step (\d+)", (smoke.snake / "logs" / "smoke" / "train_digits_score.log").read_text())
+    resumed = re.search(r"resumed .* at step (\d+)", (smoke.snake / "logs" / "smoke" / "train_score_digits.log").read_text())
     assert resumed and int(resumed.group(1)) >= 1
     # and the report is the one of a run on one machine (`dvc repro`)
     assert smoke.report == (smoke.dvc / "reports" / "tables.md").read_text()

@@ -26,6 +26,7 @@ from diffrep.io import read_json
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 CIFAR_FILE = "cifar-10-python.tar.gz"
+CIFAR100_FILE = "cifar-100-python.tar.gz"
 
 
 def md5(path: Path) -> str:
@@ -85,6 +86,22 @@ def write_cifar(root: Path, rows: int = 3) -> dict:
             info.size = len(blob)
             tar.addfile(info, io.BytesIO(blob))
             batches[name] = (x, labels)
+    return batches
+
+
+def write_cifar100(root: Path, rows: int = 3) -> dict:
+    """cifar-100-python.tar.gz with its train and test pickles (fine and coarse labels); returns what was written."""
+    rng = np.random.default_rng(2)
+    batches = {}
+    with tarfile.open(root / CIFAR100_FILE, "w:gz") as tar:
+        for name in ("train", "test"):
+            x = rng.integers(0, 256, size=(rows, 3072), dtype=np.uint8)
+            fine, coarse = rng.integers(0, 100, size=rows).tolist(), rng.integers(0, 20, size=rows).tolist()
+            blob = pickle.dumps({"filenames": [], "data": x, "fine_labels": fine, "coarse_labels": coarse})
+            info = tarfile.TarInfo(f"cifar-100-python/{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+            batches[name] = (x, fine)
     return batches
 
 
@@ -190,6 +207,19 @@ def test_cifar10_from_mirror(tmp_path, mirror):
         np.testing.assert_array_equal(y.numpy(), np.concatenate([batches[n][1] for n in names]))
     assert (record["n_train"], record["n_test"], record["image_shape"]) == (15, 3, [3, 32, 32])
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["cifar10"]
+
+
+def test_cifar100_from_mirror_reads_the_fine_labels(tmp_path, mirror):
+    root, url = mirror
+    batches = write_cifar100(root)
+    out = tmp_path / "data" / "cifar100"
+    record = data.prepare("cifar100", torchvision_cfg(url, served(root, [CIFAR100_FILE])), out)
+    for split in ("train", "test"):
+        x, y = data.load(out, split)
+        np.testing.assert_array_equal(x.numpy(), batches[split][0].reshape(-1, 3, 32, 32) / np.float32(255))
+        np.testing.assert_array_equal(y.numpy(), batches[split][1])
+    assert (record["n_train"], record["num_classes"]) == (3, 100)
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["cifar100"]
 
 
 def test_without_files_the_real_md5s_are_expected(tmp_path, mirror):

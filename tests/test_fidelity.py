@@ -4,14 +4,15 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
+from diffrep.config import FidelityConfig
 from diffrep.evaluate.fidelity import (
     ClassifierFeatures,
     UInt8Images,
-    classifier_accuracy,
     fidelity_metrics,
     save_classifier,
     train_classifier,
 )
+from diffrep.evaluate.representation import accuracy
 
 torch.set_num_threads(1)
 
@@ -31,7 +32,7 @@ def digits():
 def trained(digits, tmp_path_factory):
     """The classifier trained once, and its checkpoint for torch-fidelity."""
     x_train, y_train, _, _ = digits
-    model = train_classifier(x_train, y_train, epochs=10, batch_size=64, lr=1e-3, seed=0)
+    model = train_classifier(x_train, y_train, FidelityConfig(classifier_epochs=10), seed=0)
     path = tmp_path_factory.mktemp("classifier") / "classifier.pt"
     save_classifier(model, path)
     return model, path
@@ -57,13 +58,14 @@ def frechet_distance(f1: np.ndarray, f2: np.ndarray) -> float:
 
 def test_classifier_accuracy_on_held_out_digits(digits, trained):
     _, _, x_test, y_test = digits
-    assert classifier_accuracy(trained[0], x_test, y_test) > 0.9
+    assert accuracy(trained[0].eval(), x_test, y_test) > 0.9
 
 
 def test_training_is_reproducible(digits):
     x_train, y_train, _, _ = digits
-    a, b = (train_classifier(x_train[:256], y_train[:256], epochs=1, seed=3) for _ in range(2))
-    c = train_classifier(x_train[:256], y_train[:256], epochs=1, seed=4)
+    fc = FidelityConfig(classifier_epochs=1)
+    a, b = (train_classifier(x_train[:256], y_train[:256], fc, seed=3) for _ in range(2))
+    c = train_classifier(x_train[:256], y_train[:256], fc, seed=4)
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
     assert not torch.equal(a.head.weight, c.head.weight)
 

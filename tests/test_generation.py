@@ -2,13 +2,8 @@
 import torch
 
 from diffrep.config import SamplingConfig
-from diffrep.methods.generation import (
-    ScoreModel,
-    adversarial_loss,
-    generate,
-    param_groups,
-    sampling_steps,
-)
+from diffrep.methods.generation import generate, sampling_steps
+from diffrep.methods.score import ScoreModel, adversarial_loss, param_groups
 from diffrep.nets.unet import ScoreUNet
 from diffrep.sde import VESDE
 from diffrep.train import Schedule, new_state, train_step

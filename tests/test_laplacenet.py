@@ -4,21 +4,23 @@ import pytest
 import torch
 from sklearn.datasets import load_digits, make_blobs, make_moons
 
-from diffrep.config import Config, DatasetConfig, NetConfig, SemisupExperiment, resolve
+from diffrep.config import (
+    Config,
+    DatasetConfig,
+    NetConfig,
+    SemisupExperiment,
+    parse_setting,
+    resolve,
+)
 from diffrep.evaluate.laplacenet import (
     balanced_labelled_mask,
     knn_graph,
     laplacenet_epochs,
     propagate_labels,
 )
-from diffrep.evaluate.semisup import parse_setting, semisup_rows, t_grid
-from diffrep.methods.semisup import (
-    build_pretraining,
-    build_wrn,
-    load_pretrained,
-    pretraining_loss,
-    run_spec,
-)
+from diffrep.evaluate.semisup import semisup_rows, t_grid
+from diffrep.methods.base import DataShape, method_named
+from diffrep.methods.semisup import build_wrn, load_pretrained, run_spec
 from diffrep.nets.wrn import WideResNet, wrn_blocks
 
 
@@ -152,16 +154,16 @@ def test_settings_and_t_grid():
 
 @pytest.mark.parametrize("pretraining", ["drl", "vdrl", "drl_mixup", "ae"])
 def test_pretraining_losses_are_finite_and_the_classifier_starts_from_them(pretraining, tmp_path):
-    from diffrep.methods.drl import save_model
+    from diffrep.methods.run import save_model
 
-    cfg = digits_config()
-    model = build_pretraining(cfg, "digits", pretraining, (1, 8, 8), 10)
-    spec = run_spec("digits", pretraining)
-    loss = pretraining_loss(cfg, spec, pretraining, model)(model, torch.rand(6, 1, 8, 8), torch.Generator().manual_seed(0))
+    cfg, spec, data = digits_config(), run_spec("digits", pretraining), DataShape((1, 8, 8), 10)
+    method = method_named(spec.method)
+    model = method.build(cfg, spec, data)
+    loss = method.loss(cfg, spec, model)(model, torch.rand(6, 1, 8, 8), torch.Generator().manual_seed(0))
     assert loss.shape == (6,) and torch.isfinite(loss).all()
     loss.mean().backward()
     assert model.encoder.param_t.grad is not None or pretraining == "ae"
-    save_model(model, cfg, spec, (1, 8, 8), tmp_path / "model.pt")
+    save_model(model, cfg, spec, data, tmp_path / "model.pt")
     clf = build_wrn(cfg, "digits", (1, 8, 8), 10)
     load_pretrained(clf, tmp_path / "model.pt")
     assert torch.equal(clf.conv_in.weight, model.encoder.conv_in.weight)

@@ -1,6 +1,7 @@
 """DSM and DRL objectives against closed forms for Gaussian data (DRL Proposition 1, eq. 7)."""
 import math
 
+import pytest
 import torch
 
 from diffrep.objectives import (
@@ -90,6 +91,8 @@ def test_t_sampling_schemes():
     assert abs(sig.mean().item() - (0.01 + 50) / 2) < 0.3  # sigma uniform on [sigma_min, sigma_max]
     assert torch.all(fixed_t(0.3)(5, g) == 0.3)
     assert torch.all(t_sampler("fixed", sde, 1e-5, 0.0)(3, g) == 1e-5)
+    with pytest.raises(ValueError, match="known: .*uniform_sigma.*uniform_t"):
+        t_sampler("importance", sde, 1e-5)
 
 
 def test_lambda_prime_is_a_density_and_its_sampler_follows_it():

@@ -1,4 +1,5 @@
 """The smoke profile end to end through Snakemake and through `dvc repro`, and the workflow's contracts."""
+import json
 import re
 import shutil
 import subprocess
@@ -50,6 +51,26 @@ def test_report_regenerates_from_the_metrics_alone(smoke):
     log = regen.stdout + regen.stderr
     assert "rule report" in log and "train_" not in log, "the report regenerates from the metrics alone"
     assert (smoke.snake / "reports" / "tables.md").read_text() == smoke.report
+
+
+@pytest.mark.pipeline
+def test_snakemake_report_is_one_html_file_with_the_figures(smoke, tmp_path):
+    html = tmp_path / "report.html"
+    run(["snakemake", "--report", str(html), "reports/tables.md", *SMOKE], smoke.snake)
+    text = html.read_text()
+    for figure in (smoke.snake / "reports" / "figures").glob("*.png"):
+        assert figure.name in text, figure.name
+    assert "data:image/png;base64" in text or "image/png" in text, "the figures are embedded, not linked"
+
+
+@pytest.mark.pipeline
+def test_dvc_lists_the_results_as_metrics_and_plots(smoke):
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], smoke.dvc).stdout)[""]["data"]
+    for path in ("results/smoke/digits/silhouette.csv", "results/smoke/digits/fewshot.csv",
+                 "results/smoke/digits/fidelity.csv", "results/smoke/digits/semisup/drl.csv"):
+        assert path in shown, sorted(shown)
+    assert 0 < shown["models/smoke/digits/classifier/accuracy.json"]["data"]["test_accuracy"] <= 1
+    assert "results/smoke/digits/loss_per_t/adversarial-p0.5.csv" in run(["dvc", "plots", "show", "--json"], smoke.dvc).stdout
 
 
 def stages_run(dvc_output: str) -> list[str]:

@@ -1,6 +1,7 @@
 """Verdicts of the report on made-up metrics: each claim can come out either way."""
 import numpy as np
 import pandas as pd
+import pytest
 
 from diffrep.report.render import fewshot_table, latent_verdicts, sweep_table
 
@@ -27,9 +28,10 @@ def test_latent_verdicts():
         return pd.DataFrame(rows)
 
     good = latent_verdicts(frame(0.3, 0.4))
-    assert good["latent"].startswith("**reproduces**") and good["focus"].startswith("**reproduces**")
+    assert good["drl-fig2"].startswith("**reproduces**") and good["drl-fig3"].startswith("**reproduces**")
+    assert "above 0.1 for both" in good["drl-fig2"], "the threshold comes from the targets file"
     bad = latent_verdicts(frame(0.05, 0.0))
-    assert bad["latent"].startswith("**does not") and bad["focus"].startswith("**does not")
+    assert bad["drl-fig2"].startswith("**does not") and bad["drl-fig3"].startswith("**does not")
 
 
 def test_fewshot_verdict_compares_best_t_with_static_codes():
@@ -54,18 +56,48 @@ def test_semisup_verdicts_compare_settings_at_the_fewest_labels():
             (50, "none", 90.0, 1.0)]
     agg = pd.DataFrame(rows, columns=["labels", "setting", "mean", "std"])
     v = verdicts(agg)
-    assert v["laplacenet"].startswith("**reproduces**") and v["drl"].startswith("**reproduces**")
-    assert v["vdrl"].startswith("**does not") and v["ae"].startswith("**does not")
-    assert v["tsearch"].startswith("**reproduces**"), "82.5 against 82.0 is within the t-search's std of 1.0"
+    assert v["laplacenet"].startswith("**reproduces**") and v["drl-table4"].startswith("**reproduces**")
+    assert v["drl-table1"].startswith("**does not") and v["drl-table6"].startswith("**does not")
+    assert v["drl-table5"].startswith("**reproduces**"), "82.5 against 82.0 is within the t-search's std of 1.0"
     agg.loc[agg["setting"] == "drl_tsearch", "mean"] = 84.0
-    assert verdicts(agg)["tsearch"].startswith("**does not")
+    assert verdicts(agg)["drl-table5"].startswith("**does not")
+
+
+@pytest.mark.parametrize("dataset,labels,setting,expected", [
+    ("digits", 20, "none", (73.68, "T1: CIFAR-10, 100 labels")),
+    ("digits", 20, "vdrl", (81.63, "T1: CIFAR-10, 100 labels")),
+    ("digits", 20, "ae", (58.84, "T6: CIFAR-10, 100 labels")),
+    ("digits", 20, "drl_tsearch", (67.07, "T5: CIFAR-10, 100 labels, 100 epochs")),
+    ("digits", 20, "drl_tsearch@short", (67.07, "T5: CIFAR-10, 100 labels, 100 epochs")),
+    ("digits", 50, "drl_tsearch", (None, "")),
+    ("digits", 50, "ae", (None, "")),
+    ("digits", 20, "supervised", (None, "")),
+    ("cifar10", 100, "none@short", (64.12, "T4: CIFAR-10, 100 labels, 100 epochs")),
+    ("cifar10", 100, "none+mixup@short", (54.06, "T5: CIFAR-10, 100 labels, 100 epochs")),
+    ("cifar10", 100, "ae@short", (64.99, "T5: CIFAR-10, 100 labels, 100 epochs")),
+    ("cifar100", 20000, "drl_mixup+mixup", (77.04, "T7: CIFAR-100, 20000 labels")),
+    ("miniimagenet", 10000, "drl+mixup", (66.63, "T1: MiniImageNet, 10000 labels")),
+    ("miniimagenet", 10000, "vdrl+mixup", (66.79, "T7: MiniImageNet, 10000 labels")),
+    ("cifar10", 4000, "vdrl@short", (None, "")),
+])
+def test_paper_number_takes_the_first_table_that_has_the_setting(dataset, labels, setting, expected):
+    from diffrep.report.semisup import paper_number
+
+    assert paper_number(dataset, labels, setting) == expected
+
+
+def test_generation_rows_are_told_apart_by_p_kl():
+    from diffrep.report.generation import adversarial_rows, tinit_rows
+
+    fid = pd.DataFrame({"run": ["a", "b", "c"], "p_kl": [np.nan, 0.5, 1.0], "t_init": [0.7, 1.0, 1.0]})
+    assert tinit_rows(fid)["run"].tolist() == ["a"] and adversarial_rows(fid)["run"].tolist() == ["b", "c"]
 
 
 def test_table2_verdict_needs_every_mixed_p_kl_clearly_lower():
     from diffrep.report.generation import table2
 
     def fid(values):
-        return pd.DataFrame([{"run": f"adversarial-p{p}", "p_kl": p, "fid": f, "isc_mean": 5.0, "isc_std": 0.1}
+        return pd.DataFrame([{"run": f"p{p}", "p_kl": p, "fid": f, "isc_mean": 5.0, "isc_std": 0.1}
                              for p, f in values.items()])
 
     alphas = pd.DataFrame(columns=["step", "alpha", "p_kl"])

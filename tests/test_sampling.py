@@ -13,9 +13,11 @@ import math
 
 import pytest
 import torch
+from gaussian import gaussian_score as exact_score
+from gaussian import perturbed_moments
 
 from diffrep.sampling import prior_sample, sample
-from diffrep.sde import VESDE
+from diffrep.sde import VESDE, VPSDE, GeometricVPSDE
 
 torch.set_num_threads(1)
 
@@ -78,6 +80,18 @@ def test_shortened_gaussian_prior(method, snr, law):
     x, _ = sample(gaussian_score, SDE_, (N, 2), method, 1000, snr=snr, t_init=t_init, eps=EPS,
                   generator=torch.Generator().manual_seed(1))
     assert_moments(x, *reverse_moments(law, float(SDE_.sigma(torch.tensor(t_init))) ** 2, t_init))
+
+
+@pytest.mark.parametrize("sde", [SDE_, VPSDE(), GeometricVPSDE()], ids=["ve", "vp", "geometric_vp"])
+def test_ode_sampler_returns_the_gaussian_for_every_sde(sde):
+    """From the prior N(0, v0 I) at T the ODE keeps (x - m(t) MU) / sqrt(u(t)) constant (tests/gaussian.py), so at
+    EPS the samples are N(m(EPS) MU - sqrt(u(EPS) / u(T)) m(T) MU, v0 u(EPS) / u(T) I): the data's own moments
+    where the prior matches p_T, shifted by the prior mismatch where it does not (m(1) = 0.1 for the geometric VP)."""
+    x, _ = sample(exact_score(sde, MU, S2), sde, (N, 2), "ode", 0, eps=EPS, generator=torch.Generator().manual_seed(8))
+    (m_eps, m_T), (u_eps, u_T) = perturbed_moments(sde, MU, S2, torch.tensor([EPS, sde.T], dtype=torch.float64))
+    v0 = math.exp(-2 * sde.prior_logp(torch.zeros(1, 1)).item()) / (2 * math.pi)
+    ratio = float(u_eps / u_T)
+    assert_moments(x, (m_eps - math.sqrt(ratio) * m_T).float(), v0 * ratio)
 
 
 def box_score(x, t):

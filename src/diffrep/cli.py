@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from diffrep import config as cfgmod
-from diffrep.io import atomic_path, write_text
-from diffrep.methods.drl import EXPERIMENTS, METHODS, SCHEMES
-from diffrep.methods.semisup import PRETRAININGS
+from diffrep.io import atomic_path, write_npz, write_text
+from diffrep.methods.base import EXPERIMENTS, RunSpec, method_names
+from diffrep.objectives import T_SCHEMES
 
 
 def cmd_resolve(args) -> None:
@@ -23,6 +23,15 @@ def cmd_resolve(args) -> None:
         cfgmod.dump(cfg, args.out)
     else:
         sys.stdout.write(json.dumps(cfgmod.to_dict(cfg), indent=2) + "\n")
+
+
+def cmd_plan(args) -> None:
+    """params.yaml (the resolved profile) and dvc.yaml (its run plan as DVC stages) for `dvc repro`."""
+    from diffrep.plan import Plan, dvc_yaml
+
+    cfg = cfgmod.load(args.profile)
+    cfgmod.dump(cfg, args.params)
+    Path(args.dvc).write_text(dvc_yaml(Plan(cfg, args.params)))
 
 
 def cmd_prepare(args) -> None:
@@ -46,20 +55,26 @@ def _dataset(cfg, name: str):
 
 
 def cmd_train(args) -> None:
-    from diffrep import data
-    from diffrep.methods.drl import RunSpec, train_run
-
+    """Train one run of a registered method; resumes from its checkpoint."""
     cfg = cfgmod.load(args.config)
-    _dataset(cfg, args.dataset)
-    _use_threads(args.threads or cfg.train.threads)
     seed = args.seed if args.seed is not None else getattr(cfg.experiments, args.experiment).__dict__.get("seed", 0)
     spec = RunSpec(args.dataset, args.experiment, args.method, args.scheme, args.t, seed, args.init, args.freeze_encoder,
                    args.p_kl, args.code_dim)
+    _train(cfg, spec, args)
+
+
+def _train(cfg, spec: RunSpec, args) -> None:
+    """`train_run` of `spec` into --out on the training split of --data, with the resolved config beside it."""
+    from diffrep import data
+    from diffrep.methods.run import train_run
+
+    _dataset(cfg, spec.dataset)
+    _use_threads(args.threads or cfg.train.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cfgmod.dump(cfg, out / "config.yaml")
-    x_train, _ = data.load(args.data, "train")
-    train_run(cfg, spec, x_train, out)
+    x_train, y_train = data.load(args.data, "train")
+    train_run(cfg, spec, x_train, y_train, out)
 
 
 def _use_threads(n: int) -> None:
@@ -87,7 +102,7 @@ def cmd_encode(args) -> None:
 
     from diffrep import data
     from diffrep.evaluate.representation import encode
-    from diffrep.methods.drl import load_model
+    from diffrep.methods.run import load_model
 
     _use_threads(args.threads)
     runs = _per_model(args, "out")
@@ -99,8 +114,7 @@ def cmd_encode(args) -> None:
         for split, (x, y) in splits.items():
             arrays[f"codes_{split}"] = np.stack([encode(model, x, t) for t in ts])
             arrays[f"y_{split}"] = y.numpy()
-        with atomic_path(out) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+        write_npz(out, **arrays)
         logging.getLogger("diffrep").info("encoded %s -> %s", model_path, out)
 
 
@@ -153,8 +167,8 @@ def cmd_sample(args) -> None:
     """Samples of an unconditional score model from t_init with the given prior (DRL Table 2, 3)."""
     import time
 
-    from diffrep.methods.drl import load_model
     from diffrep.methods.generation import generate, sampling_steps
+    from diffrep.methods.run import load_model
     from diffrep.train import pick_device
 
     _use_threads(args.threads)
@@ -165,36 +179,39 @@ def cmd_sample(args) -> None:
     meta = {"t_init": args.t_init, "prior": args.prior, "method": cfg.sampling.method, "nfe": nfe,
             "steps": sampling_steps(cfg.sampling.steps, args.t_init),
             "seconds": time.perf_counter() - start, "p_kl": spec.p_kl}
-    with atomic_path(args.out) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, x=_to_uint8(x), meta=json.dumps(meta))
+    write_npz(args.out, x=_to_uint8(x), meta=json.dumps(meta))
 
 
 def cmd_drl_samples(args) -> None:
     """A 2-d code model's samples over a grid of codes (DRL Fig. 2a, 3a) and denoised with another code (Fig. 9),
     for each model in turn."""
     from diffrep import data
-    from diffrep.methods.drl import load_model
     from diffrep.methods.drl_samples import code_grid_samples, denoise_with_codes
+    from diffrep.methods.run import load_model
+    from diffrep.train import pick_device
 
     _use_threads(args.threads)
     runs = _per_model(args, "codes", "out")
     cfg = cfgmod.load(args.config)
+    latent = cfg.experiments.latent  # the flags override the profile's grid side and t
+    side = latent.grid_side if args.side is None else args.side
+    t = latent.denoise_t if args.t is None else args.t
     x_test, _ = data.load(args.data, "test")
     for model_path, codes_path, out in runs:
-        model, _, _ = load_model(model_path)
+        model, _, _ = load_model(model_path, pick_device(args.device))
         codes = torch.from_numpy(np.load(codes_path)["codes_test"][0]).float()
-        grid = code_grid_samples(model, codes, args.side, cfg.sampling, model.image_shape)
-        pairs = denoise_with_codes(model, x_test[:8], x_test[8:16], args.t, cfg.sampling)
-        with atomic_path(out) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, grid=_to_uint8(grid), t=args.t,
-                     **{f"fig9_{k.replace(' ', '_')}": _to_uint8(v) for k, v in pairs.items()})
+        grid = code_grid_samples(model, codes, side, cfg.sampling, model.image_shape)
+        pairs = denoise_with_codes(model, x_test[:8], x_test[8:16], t, cfg.sampling)
+        fig9 = {f"fig9_{k.replace(' ', '_')}": _to_uint8(v) for k, v in pairs.items()}
+        write_npz(out, grid=_to_uint8(grid), t=t, **fig9)
 
 
 def cmd_code_dim_samples(args) -> None:
     """DRL Fig. 10: samples for the codes of a few test images, and their spread, for each code dimension's model."""
     from diffrep import data
-    from diffrep.methods.drl import load_model
     from diffrep.methods.drl_samples import sample_spread, samples_per_code
+    from diffrep.methods.run import load_model
+    from diffrep.train import pick_device
 
     _use_threads(args.threads)
     runs = _per_model(args, "out")
@@ -202,29 +219,23 @@ def cmd_code_dim_samples(args) -> None:
     ex = cfg.experiments.codedim
     x0, _ = data.load(args.data, "test")
     for model_path, out in runs:
-        model, spec, _ = load_model(model_path)
+        model, spec, _ = load_model(model_path, pick_device(args.device))
         x = samples_per_code(model, x0[:ex.images], ex.samples, cfg.sampling, seed=ex.seed)
-        with atomic_path(out) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, x0=_to_uint8(x0[:ex.images]), samples=_to_uint8(x), code_dim=spec.code_dim,
-                     spread=sample_spread(x))
+        write_npz(out, x0=_to_uint8(x0[:ex.images]), samples=_to_uint8(x), code_dim=spec.code_dim,
+                  spread=sample_spread(x))
 
 
 def cmd_train_classifier(args) -> None:
     """The domain classifier whose features give FID/IS offline; its test accuracy is kept beside it."""
     from diffrep import data
-    from diffrep.evaluate.fidelity import (
-        classifier_accuracy,
-        save_classifier,
-        train_classifier,
-    )
+    from diffrep.evaluate.fidelity import save_classifier, train_classifier
+    from diffrep.evaluate.representation import accuracy as top1_accuracy
 
     cfg = cfgmod.load(args.config)
     _use_threads(args.threads)
     (x_train, y_train), (x_test, y_test) = data.load(args.data, "train"), data.load(args.data, "test")
-    fc = cfg.fidelity
-    model = train_classifier(x_train, y_train, epochs=fc.classifier_epochs, lr=fc.classifier_lr,
-                             feature_dim=fc.feature_dim, seed=0)
-    accuracy = classifier_accuracy(model, x_test, y_test)
+    model = train_classifier(x_train, y_train, cfg.fidelity, seed=0)
+    accuracy = top1_accuracy(model.eval(), x_test, y_test, batch=512)
     logging.getLogger("diffrep").info("domain classifier test accuracy %.4f", accuracy)
     save_classifier(model, args.out)
     cfgmod.dump(cfg, Path(args.out).with_name("config.yaml"))
@@ -257,12 +268,12 @@ def cmd_loss_per_t(args) -> None:
     import pandas as pd
 
     from diffrep import data
-    from diffrep.methods.drl import load_model
     from diffrep.methods.generation import loss_per_t
+    from diffrep.methods.run import load_model
 
     x_test, _ = data.load(args.data, "test")
-    model, spec, _ = load_model(args.model)
-    ts = [round(0.05 + 0.1 * i, 2) for i in range(10)]
+    model, spec, cfg = load_model(args.model)
+    ts = cfg.experiments.adversarial.loss_t  # the grid of the profile the model was trained with
     alpha = model.log_values().get("alpha", float("nan"))
     losses = pd.DataFrame({"t": ts, "loss": loss_per_t(model, x_test, ts)}).assign(p_kl=spec.p_kl, alpha=alpha)
     history = pd.read_csv(Path(args.model).parent / "metrics.csv")[["step", "alpha"]].assign(p_kl=spec.p_kl)
@@ -273,17 +284,9 @@ def cmd_loss_per_t(args) -> None:
 
 def cmd_pretrain(args) -> None:
     """Pretrain LaplaceNet's classifier as a DRL/VDRL encoder or an autoencoder (DRL A.6); resumes from its checkpoint."""
-    from diffrep import data
-    from diffrep.methods.semisup import pretrain
+    from diffrep.methods.semisup import run_spec
 
-    cfg = cfgmod.load(args.config)
-    _dataset(cfg, args.dataset)
-    _use_threads(args.threads or cfg.train.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    cfgmod.dump(cfg, out / "config.yaml")
-    x_train, y_train = data.load(args.data, "train")
-    pretrain(cfg, args.dataset, args.pretraining, x_train, int(y_train.max()) + 1, out)
+    _train(cfgmod.load(args.config), run_spec(args.dataset, args.pretraining), args)
 
 
 def cmd_laplacenet(args) -> None:
@@ -321,110 +324,135 @@ def cmd_report(args) -> None:
     render_report(cfg, Path(args.results), Path(args.out), Path(args.figures))
 
 
+def cmd_fetch_weights(args) -> None:
+    """Pretrained weights (Inception for FID) from the URL in the parameters, checked against its md5."""
+    from diffrep.weights import fetch_configured
+
+    fetch_configured(cfgmod.load(args.config), args.name, args.out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="diffrep", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_data_commands, _training_commands, _code_commands, _sample_commands, _semisup_commands,
+                _report_commands):
+        add(sub)
+    return p
 
+
+def _data_commands(sub) -> None:
     s = sub.add_parser("resolve", help="validate a profile and print or write the resolved parameters")
     s.add_argument("profile")
     s.add_argument("-o", "--out")
     s.set_defaults(func=cmd_resolve)
 
-    s = sub.add_parser("prepare", help="prepare a dataset into versioned train/test files")
-    _common(s, config=True, out=True)
-    s.add_argument("--dataset", required=True)
-    s.set_defaults(func=cmd_prepare)
+    s = sub.add_parser("plan", help="write params.yaml and dvc.yaml (DVC's stages) for a profile's run plan")
+    s.add_argument("profile")
+    s.add_argument("--params", default="params.yaml")
+    s.add_argument("--dvc", default="dvc.yaml")
+    s.set_defaults(func=cmd_plan)
 
-    s = sub.add_parser("train", help="train one model (DRL/VDRL or an AE/VAE baseline); resumes from its checkpoint")
-    _common(s, config=True, out=True, data=True, threads=True)
+    s = _command(sub, "prepare", cmd_prepare, "prepare a dataset into versioned train/test files",
+                 config=True, out=True)
+    s.add_argument("--dataset", required=True)
+
+
+def _training_commands(sub) -> None:
+    s = _command(sub, "train", cmd_train, "train one run of a registered method; resumes from its checkpoint",
+                 config=True, out=True, data=True, threads=True)
     s.add_argument("--dataset", required=True)
     s.add_argument("--experiment", required=True, choices=EXPERIMENTS)
-    s.add_argument("--method", required=True, choices=METHODS)
-    s.add_argument("--scheme", default="uniform_t", choices=SCHEMES)
+    s.add_argument("--method", required=True, choices=method_names())
+    s.add_argument("--scheme", default="uniform_t", choices=sorted(T_SCHEMES))
     s.add_argument("--t", type=float)
     s.add_argument("--seed", type=int)
     s.add_argument("--init", help="phase-1 model.pt to start from")
     s.add_argument("--freeze-encoder", action="store_true")
     s.add_argument("--p-kl", type=float, help="adversarial lambda (DRL A.7): share of steps on the plain objective")
     s.add_argument("--code-dim", type=int, help="the code's dimension (experiment codedim, DRL Fig. 10)")
-    s.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("encode", help="codes of the training and test images")
-    _common(s, data=True, threads=True)
+    _command(sub, "train-classifier", cmd_train_classifier, "the domain classifier that gives FID/IS features offline",
+             config=True, out=True, data=True, threads=True)
+
+
+def _code_commands(sub) -> None:
+    s = _command(sub, "encode", cmd_encode, "codes of the training and test images", data=True, threads=True)
     _models(s, "models", out="a codes file (.npz) per model")
-    s.set_defaults(func=cmd_encode)
 
-    s = sub.add_parser("silhouette", help="silhouette scores of test codes")
-    _common(s, out=True)
+    s = _command(sub, "silhouette", cmd_silhouette, "silhouette scores of test codes", out=True)
     s.add_argument("--codes-dir", required=True)
-    s.set_defaults(func=cmd_silhouette)
 
-    s = sub.add_parser("fewshot", help="few-shot SVM accuracy on codes")
-    _common(s, config=True, out=True)
+    s = _command(sub, "fewshot", cmd_fewshot, "few-shot SVM accuracy on codes", config=True, out=True)
     s.add_argument("--codes-dir", required=True)
-    s.set_defaults(func=cmd_fewshot)
 
-    s = sub.add_parser("train-classifier", help="the domain classifier that gives FID/IS features offline")
-    _common(s, config=True, out=True, data=True, threads=True)
-    s.set_defaults(func=cmd_train_classifier)
 
-    s = sub.add_parser("sample", help="samples of a score model from t_init with a Gaussian or uniform+Gaussian prior")
-    _common(s, config=True, out=True, threads=True)
+def _sample_commands(sub) -> None:
+    s = _command(sub, "sample", cmd_sample,
+                 "samples of a score model from t_init with a Gaussian or uniform+Gaussian prior",
+                 config=True, out=True, threads=True, device=True)
     s.add_argument("--model", required=True)
     s.add_argument("--n", type=int, required=True, help="number of samples")
     s.add_argument("--t-init", type=float, default=1.0)
     s.add_argument("--prior", default="gaussian", choices=["gaussian", "uniform+gaussian"])
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    s.set_defaults(func=cmd_sample)
 
-    s = sub.add_parser("drl-samples", help="samples over a grid of 2-d codes, and denoising with another image's code")
-    _common(s, config=True, data=True, threads=True)
-    _models(s, "2-d code models (experiment latent)", codes="each model's codes (from `diffrep encode`), for the grid's range",
-            out="a samples file (.npz) per model")
-    s.add_argument("--side", type=int, default=8, help="the grid has side x side codes")
-    s.add_argument("--t", type=float, default=0.6, help="the noise level x_t is denoised from (DRL Fig. 9)")
-    s.set_defaults(func=cmd_drl_samples)
+    s = _command(sub, "drl-samples", cmd_drl_samples,
+                 "samples over a grid of 2-d codes, and denoising with another image's code",
+                 config=True, data=True, threads=True, device=True)
+    _models(s, "2-d code models (experiment latent)", out="a samples file (.npz) per model",
+            codes="each model's codes (from `diffrep encode`), for the grid's range")
+    s.add_argument("--side", type=int, help="the grid has side x side codes (default: experiments.latent.grid_side)")
+    s.add_argument("--t", type=float, help="x_t is denoised from t, DRL Fig. 9 (default: experiments.latent.denoise_t)")
 
-    s = sub.add_parser("code-dim-samples", help="samples for one code as the code dimension grows (DRL Fig. 10)")
-    _common(s, config=True, data=True, threads=True)
+    s = _command(sub, "code-dim-samples", cmd_code_dim_samples,
+                 "samples for one code as the code dimension grows (DRL Fig. 10)",
+                 config=True, data=True, threads=True, device=True)
     _models(s, "codedim models (experiment codedim)", out="a samples file (.npz) per model")
-    s.set_defaults(func=cmd_code_dim_samples)
 
-    s = sub.add_parser("fidelity", help="FID and Inception Score of sample sets (features named in the output)")
-    _common(s, config=True, out=True, data=True, threads=True)
+    s = _command(sub, "fidelity", cmd_fidelity, "FID and Inception Score of sample sets (features named in the output)",
+                 config=True, out=True, data=True, threads=True)
     s.add_argument("--classifier", required=True, help="the domain classifier's model.pt")
     s.add_argument("--samples", nargs="+", required=True)
-    s.set_defaults(func=cmd_fidelity)
 
-    s = sub.add_parser("loss-per-t", help="test loss per t and alpha over training of an adversarial model")
-    _common(s, out=True, data=True)
+    s = _command(sub, "loss-per-t", cmd_loss_per_t, "test loss per t and alpha over training of an adversarial model",
+                 out=True, data=True)
     s.add_argument("--model", required=True)
     s.add_argument("--alpha-out", required=True)
-    s.set_defaults(func=cmd_loss_per_t)
 
-    s = sub.add_parser("pretrain", help="pretrain LaplaceNet's WRN as a DRL/VDRL encoder or an autoencoder")
-    _common(s, config=True, out=True, data=True, threads=True)
-    s.add_argument("--dataset", required=True)
-    s.add_argument("--pretraining", required=True, choices=PRETRAININGS)
-    s.set_defaults(func=cmd_pretrain)
 
-    s = sub.add_parser("laplacenet", help="LaplaceNet semi-supervised accuracy for one pretraining (DRL Tables 1, 4-7)")
-    _common(s, config=True, out=True, data=True, threads=True)
+def _semisup_commands(sub) -> None:
+    s = _command(sub, "pretrain", cmd_pretrain, "pretrain LaplaceNet's WRN as a DRL/VDRL encoder or an autoencoder",
+                 config=True, out=True, data=True, threads=True)
     s.add_argument("--dataset", required=True)
-    s.add_argument("--pretraining", required=True, choices=("none", *PRETRAININGS))
+    s.add_argument("--pretraining", required=True, choices=cfgmod.PRETRAININGS)
+
+    s = _command(sub, "laplacenet", cmd_laplacenet,
+                 "LaplaceNet semi-supervised accuracy for one pretraining (DRL Tables 1, 4-7)",
+                 config=True, out=True, data=True, threads=True)
+    s.add_argument("--dataset", required=True)
+    s.add_argument("--pretraining", required=True, choices=("none", *cfgmod.PRETRAININGS))
     s.add_argument("--model", help="the pretrained model.pt (from `diffrep pretrain`)")
-    s.set_defaults(func=cmd_laplacenet)
 
-    s = sub.add_parser("report", help="render reports/tables.md and the figures from the metrics")
-    _common(s, config=True, out=True)
+
+def _report_commands(sub) -> None:
+    s = _command(sub, "report", cmd_report, "render reports/tables.md and the figures from the metrics",
+                 config=True, out=True)
     s.add_argument("--results", required=True)
     s.add_argument("--figures", required=True)
-    s.set_defaults(func=cmd_report)
-    return p
+    s = _command(sub, "fetch-weights", cmd_fetch_weights, "download pretrained weights, checked against their md5",
+                 config=True, out=True)
+    s.add_argument("--name", required=True, help="which weights: inception (torch-fidelity's Inception-v3, for FID)")
 
 
-def _common(s, config=False, out=False, data=False, threads=False) -> None:
+def _command(sub, name: str, func, help: str, **common: bool) -> argparse.ArgumentParser:
+    """A subcommand running `func`, with the common arguments named in `common` (see `_common`)."""
+    s = sub.add_parser(name, help=help)
+    _common(s, **common)
+    s.set_defaults(func=func)
+    return s
+
+
+def _common(s, config=False, out=False, data=False, threads=False, device=False) -> None:
     if config:
         s.add_argument("--config", required=True, help="a profile or resolved parameter file")
     if out:
@@ -433,6 +461,8 @@ def _common(s, config=False, out=False, data=False, threads=False) -> None:
         s.add_argument("--data", required=True, help="the prepared dataset's folder")
     if threads:
         s.add_argument("--threads", type=int, default=0, help="torch's CPU threads (0: the profile's train.threads for training and pretraining, torch's default otherwise)")
+    if device:
+        s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model samples")
 
 
 def _models(s, what: str, **lists: str) -> None:

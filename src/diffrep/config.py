@@ -1,126 +1,175 @@
 """The one source of defaults: typed dataclasses; `params/*.yaml` profiles only override them.
 
-A profile is validated against the closed JSON schema (`schema.json`) before anything runs, then merged
-over the defaults here and frozen into dataclasses. The resolved config is what every output directory
-keeps beside its files.
+Each field declares its default and, beside it, the JSON-schema keywords its value must meet (`schema`). The closed
+schema that profiles are validated against is generated from these dataclasses (`json_schema`); the committed copy,
+`src/diffrep/schema.json` (and its link `params/schema.json`), is rewritten with `python -m diffrep.config` after
+a field changes, and a test checks that it is in sync. A valid profile is merged over the defaults and frozen into
+dataclasses: the resolved config that every output directory keeps beside its files.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import json
+import typing
 from dataclasses import dataclass, field, is_dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
+SCHEMA_PATH = Path(__file__).with_name("schema.json")
+
+# The modes a profile may choose; each enum of the schema is one of these.
+DATASETS = ("digits", "mnist", "cifar10", "cifar100", "miniimagenet")
+DATASET_SOURCES = ("sklearn", "torchvision", "folder")
+SDE_KINDS = ("ve", "vp", "geometric_vp")
+SAMPLER_METHODS = ("pc", "em", "ode")
+DEVICES = ("auto", "cpu", "cuda")
+PRIORS = ("gaussian", "uniform+gaussian")
+PRETRAININGS = ("drl", "vdrl", "drl_mixup", "ae")  # models pretrained for LaplaceNet; "none" needs none
+SEMISUP_SETTINGS = ("supervised",) + tuple(f"{base}{mixup}{short}" for base in ("none", *PRETRAININGS, "drl_tsearch")
+                                           for mixup in ("", "+mixup") for short in ("", "@short"))
+WRN_DEPTHS = (10, 16, 22, 28, 34, 40)  # 6n + 4
+_MD5 = "^[0-9a-f]{32}$"
+_DATASET_LIST = {"items": {"enum": DATASETS}, "uniqueItems": True}
+_T_LIST = {"items": {"minimum": 0, "maximum": 1}, "minItems": 1, "uniqueItems": True}
+_SEED_LIST = {"items": {"minimum": 0}, "minItems": 1, "uniqueItems": True}
+
 
 class ConfigError(ValueError):
     """A profile that does not match the schema: names the key and the value."""
 
 
+def schema(description: str = "", **keywords: Any) -> dict[str, Any]:
+    """A field's metadata: the JSON-schema keywords its value must meet, merged into its type's schema."""
+    return {"schema": {**keywords, "description": description} if description else keywords}
+
+
 @dataclass
 class SDEConfig:
-    """VE SDE, sigma(t) = sigma_min * (sigma_max / sigma_min)^t (DRL sec. 4, score-SDE)."""
+    """The forward SDE (DRL sec. 4, score-SDE; LSGM sec. 3): one block, read by `diffrep.sde.build_sde`.
 
-    kind: str = "ve"
-    sigma_min: float = 0.01
-    sigma_max: float = 50.0
-    eps: float = 1e-5
+    kind "ve" reads sigma_min, sigma_max (sigma(t) = sigma_min (sigma_max / sigma_min)^t); "vp" reads beta_min,
+    beta_max (linear beta(t)); "geometric_vp" reads sigma2_min, sigma2_max, sigma2_0 (LSGM's geometric VPSDE). Every
+    kind reads eps, the smallest t trained on and sampled to.
+    """
+
+    kind: str = field(default="ve", metadata=schema(enum=SDE_KINDS))
+    sigma_min: float = field(default=0.01, metadata=schema(exclusiveMinimum=0))
+    sigma_max: float = field(default=50.0, metadata=schema(exclusiveMinimum=0))
+    beta_min: float = field(default=0.1, metadata=schema(exclusiveMinimum=0))
+    beta_max: float = field(default=20.0, metadata=schema(exclusiveMinimum=0))
+    sigma2_min: float = field(default=1e-4, metadata=schema(exclusiveMinimum=0, exclusiveMaximum=1))
+    sigma2_max: float = field(default=0.99, metadata=schema(exclusiveMinimum=0, exclusiveMaximum=1))
+    sigma2_0: float = field(default=0.0, metadata=schema(minimum=0, exclusiveMaximum=1))
+    eps: float = field(default=1e-5, metadata=schema(exclusiveMinimum=0, maximum=0.1))
 
 
 @dataclass
 class NetConfig:
     """Score U-Net and encoder sizes (DRL A.4): channels per resolution, residual blocks per resolution."""
 
-    channels: list[int] = field(default_factory=lambda: [32, 64])
-    num_res_blocks: int = 1
-    emb_dim: int = 64
-    code_hidden: int = 64
-    dropout: float = 0.0
+    channels: list[int] = field(default_factory=lambda: [32, 64],
+                                metadata=schema(items={"minimum": 1}, minItems=1, maxItems=5))
+    num_res_blocks: int = field(default=1, metadata=schema(minimum=1))
+    emb_dim: int = field(default=64, metadata=schema(minimum=2))
+    code_hidden: int = field(default=64, metadata=schema(minimum=1))
+    dropout: float = field(default=0.0, metadata=schema(minimum=0, maximum=0.9))
 
 
 @dataclass
 class DatasetConfig:
     """One dataset: where it comes from, the network that fits it and its training budget."""
 
-    source: str = "sklearn"
-    test_fraction: float = 0.2
-    split_seed: int = 0
-    url: str = ""
-    files: dict[str, str] = field(default_factory=dict)
-    path: str = ""  # MiniImageNet: a user-given folder (not in torchvision); checked where the DAG is planned
+    source: str = field(default="sklearn", metadata=schema(enum=DATASET_SOURCES))
+    test_fraction: float = field(default=0.2, metadata=schema(minimum=0.01, maximum=0.9))
+    split_seed: int = field(default=0, metadata=schema(minimum=0))
+    url: str = field(default="")
+    files: dict[str, str] = field(default_factory=dict, metadata=schema("md5 of each file to fetch",
+                                                                        additionalProperties={"pattern": _MD5}))
+    path: str = field(default="", metadata=schema(
+        "source folder: a folder with train/ and test/ in torchvision ImageFolder layout (one sub-folder per class); "
+        "MiniImageNet is not in torchvision. Checked where the DAG is planned"))
     net: NetConfig = field(default_factory=NetConfig)
-    iterations: int = 1500
-    batch_size: int = 128
+    iterations: int = field(default=1500, metadata=schema(minimum=1))
+    batch_size: int = field(default=128, metadata=schema(minimum=1))
 
 
 @dataclass
 class TrainConfig:
     """One training loop for all models (DRL authors' code: Adam 2e-4, warm-up, clip 1, EMA 0.999)."""
 
-    lr: float = 2e-4
-    warmup: int = 5000
-    grad_clip: float = 1.0
-    ema: float = 0.999
-    checkpoint_every: int = 500
-    log_every: int = 50
-    device: str = "auto"
-    threads: int = 1
+    lr: float = field(default=2e-4, metadata=schema(exclusiveMinimum=0, maximum=1))
+    warmup: int = field(default=5000, metadata=schema(minimum=0))
+    grad_clip: float = field(default=1.0, metadata=schema(exclusiveMinimum=0))
+    ema: float = field(default=0.999, metadata=schema(minimum=0, maximum=1))
+    checkpoint_every: int = field(default=500, metadata=schema(minimum=1))
+    log_every: int = field(default=50, metadata=schema(minimum=1))
+    device: str = field(default="auto", metadata=schema(enum=DEVICES))
+    threads: int = field(default=1, metadata=schema(minimum=1))
 
 
 @dataclass
 class PenaltyConfig:
     """Code penalties (DRL A.4): L1 weight for DRL, KL weight for VDRL."""
 
-    l1: float = 1e-5
-    kl: float = 1e-7
+    l1: float = field(default=1e-5, metadata=schema(minimum=0))
+    kl: float = field(default=1e-7, metadata=schema(minimum=0))
 
 
 @dataclass
 class LatentExperiment:
-    """Fig. 2, 3, 5, 7: 2-d codes with uniform t, and high-noise focus then frozen encoder."""
+    """Fig. 2, 3, 5, 7, 9: 2-d codes with uniform t, and high-noise focus then frozen encoder."""
 
-    datasets: list[str] = field(default_factory=lambda: ["digits"])
-    code_dim: int = 2
-    seed: int = 0
+    datasets: list[str] = field(default_factory=lambda: ["digits"], metadata=schema(**_DATASET_LIST))
+    code_dim: int = field(default=2, metadata=schema(minimum=1))
+    seed: int = field(default=0, metadata=schema(minimum=0))
+    grid_side: int = field(default=8, metadata=schema(
+        "the grid of codes decoded into samples has side x side codes (DRL Fig. 2a, 3a)", minimum=2))
+    denoise_t: float = field(default=0.6, metadata=schema(
+        "the t that x_t is denoised from with another image's code (DRL Fig. 9)", exclusiveMinimum=0, maximum=1))
 
 
 @dataclass
 class SweepExperiment:
     """Fig. 11 / workshop Fig. 4: one model per single training time t, several seeds."""
 
-    datasets: list[str] = field(default_factory=lambda: ["digits"])
-    t: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    code_dim: int = 2
-    iterations: int = 0
+    datasets: list[str] = field(default_factory=lambda: ["digits"], metadata=schema(**_DATASET_LIST))
+    t: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+                           metadata=schema(**_T_LIST))
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata=schema(**_SEED_LIST))
+    code_dim: int = field(default=2, metadata=schema(minimum=1))
+    iterations: int = field(default=0, metadata=schema("0: the dataset's iterations", minimum=0))
 
 
 @dataclass
 class FewShotExperiment:
     """Fig. 12 / A.5: SVM on codes of E(x0, t) against AE and VAE codes."""
 
-    datasets: list[str] = field(default_factory=lambda: ["digits"])
-    code_dim: int = 8
-    t: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
-    labels: list[int] = field(default_factory=lambda: [30, 300])
-    draws: int = 3
-    seed: int = 0
+    datasets: list[str] = field(default_factory=lambda: ["digits"], metadata=schema(**_DATASET_LIST))
+    code_dim: int = field(default=8, metadata=schema(minimum=1))
+    t: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+                           metadata=schema(**_T_LIST))
+    labels: list[int] = field(default_factory=lambda: [30, 300],
+                              metadata=schema(items={"minimum": 10}, minItems=1, uniqueItems=True))
+    draws: int = field(default=3, metadata=schema(minimum=1))
+    seed: int = field(default=0, metadata=schema(minimum=0))
 
 
 @dataclass
 class CodeDimExperiment:
     """DRL Fig. 10: samples for one code as the code's dimension grows; their spread per dimension."""
 
-    datasets: list[str] = field(default_factory=lambda: ["digits"])
-    code_dims: list[int] = field(default_factory=lambda: [2, 4, 8, 16])
-    iterations: int = 0  # 0: the dataset's iterations
-    images: int = 4  # test images whose codes are sampled from
-    samples: int = 16  # samples per code
-    seed: int = 0
+    datasets: list[str] = field(default_factory=lambda: ["digits"], metadata=schema(**_DATASET_LIST))
+    code_dims: list[int] = field(default_factory=lambda: [2, 4, 8, 16],
+                                 metadata=schema(items={"minimum": 1}, minItems=1, uniqueItems=True))
+    iterations: int = field(default=0, metadata=schema("0: the dataset's iterations", minimum=0))
+    images: int = field(default=4, metadata=schema("test images whose codes are sampled from", minimum=1))
+    samples: int = field(default=16, metadata=schema("samples per code", minimum=2))
+    seed: int = field(default=0, metadata=schema(minimum=0))
 
 
 @dataclass
@@ -133,73 +182,92 @@ class SemisupExperiment:
     `supervised` is the warm-up alone with its own cosine decay (the supervised-only baseline).
     """
 
-    datasets: list[str] = field(default_factory=lambda: ["digits"])
-    labels: dict[str, list[int]] = field(default_factory=lambda: {"digits": [20, 50]})
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    datasets: list[str] = field(default_factory=lambda: ["digits"], metadata=schema(**_DATASET_LIST))
+    labels: dict[str, list[int]] = field(default_factory=lambda: {"digits": [20, 50]}, metadata=schema(
+        "label counts per dataset", propertyNames={"enum": DATASETS},
+        additionalProperties={"items": {"minimum": 2}, "minItems": 1, "uniqueItems": True}))
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata=schema(**_SEED_LIST))
     settings: list[str] = field(default_factory=lambda: [
         "supervised", "none", "none+mixup", "drl", "drl+mixup", "drl_mixup+mixup", "vdrl", "vdrl+mixup", "ae",
-        "none@short", "none+mixup@short", "drl@short", "drl_tsearch@short", "ae@short"])
-    pretrainings: list[str] = field(default_factory=lambda: ["drl", "vdrl", "drl_mixup", "ae"])  # models to pretrain
-    depth: int = 28  # WRN-28-2 (DRL A.6)
-    width: int = 2
-    pretrain_iterations: int = 0  # 0: the dataset's iterations
-    warmup_epochs: int = 100  # supervised epochs on the labelled images (DRL A.6)
-    iterations: int = 260  # pseudo-labelling + one epoch each (DRL A.6)
-    short_iterations: int = 90  # the 100-epoch budget of DRL Tables 4, 5: 10 warm-up epochs + 90
-    batch_size: int = 100
-    lr: float = 0.03
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    knn: int = 50
-    alpha: float = 0.99
-    t_grid: int = 11  # equally spaced t in [0.001, 1] for the t-search
+        "none@short", "none+mixup@short", "drl@short", "drl_tsearch@short", "ae@short"],
+        metadata=schema(items={"enum": SEMISUP_SETTINGS}, minItems=1, uniqueItems=True))
+    pretrainings: list[str] = field(default_factory=lambda: ["drl", "vdrl", "drl_mixup", "ae"], metadata=schema(
+        "the models to pretrain", items={"enum": PRETRAININGS}, uniqueItems=True))
+    depth: int = field(default=28, metadata=schema("WRN-28-2 (DRL A.6)", enum=WRN_DEPTHS))
+    width: int = field(default=2, metadata=schema(minimum=1))
+    pretrain_iterations: int = field(default=0, metadata=schema("0: the dataset's iterations", minimum=0))
+    warmup_epochs: int = field(default=100, metadata=schema("supervised epochs on the labelled images (DRL A.6)",
+                                                            minimum=1))
+    iterations: int = field(default=260, metadata=schema("pseudo-labelling + one epoch each (DRL A.6)", minimum=0))
+    short_iterations: int = field(default=90, metadata=schema(
+        "the 100-epoch budget of DRL Tables 4, 5: 10 warm-up epochs + 90", minimum=0))
+    batch_size: int = field(default=100, metadata=schema(minimum=2))
+    lr: float = field(default=0.03, metadata=schema(exclusiveMinimum=0, maximum=1))
+    momentum: float = field(default=0.9, metadata=schema(minimum=0, exclusiveMaximum=1))
+    weight_decay: float = field(default=5e-4, metadata=schema(minimum=0))
+    knn: int = field(default=50, metadata=schema(minimum=1))
+    alpha: float = field(default=0.99, metadata=schema(exclusiveMinimum=0, exclusiveMaximum=1))
+    t_grid: int = field(default=11, metadata=schema("equally spaced t in [0.001, 1] for the t-search", minimum=2))
 
 
 @dataclass
 class SamplingConfig:
     """How samples are drawn for FID/IS (score-SDE's predictor-corrector defaults)."""
 
-    method: str = "pc"
-    steps: int = 1000  # at t_init = 1; a shortened run takes steps * t_init (DRL sec. 4.3)
-    snr: float = 0.16
-    batch_size: int = 500
+    method: str = field(default="pc", metadata=schema(enum=SAMPLER_METHODS))
+    steps: int = field(default=1000, metadata=schema(
+        "at t_init = 1; a shortened run takes steps * t_init (DRL sec. 4.3)", minimum=1))
+    snr: float = field(default=0.16, metadata=schema(exclusiveMinimum=0))
+    batch_size: int = field(default=500, metadata=schema(minimum=1))
 
 
 @dataclass
 class GenerationExperiment:
     """DRL Table 3, Fig. 4: sampling from t_init < 1 with a Gaussian or a uniform+Gaussian prior."""
 
-    datasets: list[str] = field(default_factory=lambda: ["digits"])
-    t_init: list[float] = field(default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
-    priors: list[str] = field(default_factory=lambda: ["gaussian", "uniform+gaussian"])
-    samples: int = 20000
-    seed: int = 0
+    datasets: list[str] = field(default_factory=lambda: ["digits"], metadata=schema(**_DATASET_LIST))
+    t_init: list[float] = field(default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.9, 1.0], metadata=schema(
+        items={"exclusiveMinimum": 0, "maximum": 1}, minItems=1, uniqueItems=True))
+    priors: list[str] = field(default_factory=lambda: ["gaussian", "uniform+gaussian"],
+                              metadata=schema(items={"enum": PRIORS}, minItems=1, uniqueItems=True))
+    samples: int = field(default=20000, metadata=schema(minimum=2))
+    seed: int = field(default=0, metadata=schema(minimum=0))
 
 
 @dataclass
 class AdversarialExperiment:
     """DRL Table 2, Fig. 13, 14: adversarial lambda'_alpha from the unconditional checkpoint, per p_KL."""
 
-    datasets: list[str] = field(default_factory=lambda: ["digits"])
-    p_kl: list[float] = field(default_factory=lambda: [0.0, 0.05, 0.5, 0.95, 1.0])
-    iterations: int = 50000
-    adversary_lr_scale: float = 1.0
-    samples: int = 50000
-    seed: int = 0
+    datasets: list[str] = field(default_factory=lambda: ["digits"], metadata=schema(**_DATASET_LIST))
+    p_kl: list[float] = field(default_factory=lambda: [0.0, 0.05, 0.5, 0.95, 1.0], metadata=schema(**_T_LIST))
+    iterations: int = field(default=50000, metadata=schema(minimum=1))
+    adversary_lr_scale: float = field(default=1.0, metadata=schema(exclusiveMinimum=0))
+    samples: int = field(default=50000, metadata=schema(minimum=2))
+    seed: int = field(default=0, metadata=schema(minimum=0))
+    loss_t: list[float] = field(default_factory=lambda: [round(0.05 + 0.1 * i, 2) for i in range(10)], metadata=schema(
+        "the t at which the test images' DSM loss is measured (DRL Fig. 13)", **_T_LIST))
 
 
 @dataclass
 class FidelityConfig:
     """FID/IS features: Inception-v3 from a local weights file when given, else the domain classifier."""
 
-    inception_weights: str = ""
-    classifier_epochs: int = 30
-    classifier_lr: float = 1e-3
-    feature_dim: int = 128
+    inception_weights: str = field(default="", metadata=schema(
+        "a local file of torch-fidelity's Inception-v3 weights; overrides the URL"))
+    inception_url: str = field(default="", metadata=schema("where the Inception-v3 weights are fetched from"))
+    inception_md5: str = field(default="", metadata=schema("md5 of the file at inception_url", pattern=f"^$|{_MD5}"))
+    classifier_epochs: int = field(default=30, metadata=schema(minimum=1))
+    classifier_lr: float = field(default=1e-3, metadata=schema(exclusiveMinimum=0, maximum=1))
+    classifier_batch_size: int = field(default=64, metadata=schema(minimum=1))
+    classifier_channels: list[int] = field(default_factory=lambda: [32, 64],
+                                           metadata=schema(items={"minimum": 1}, minItems=1))
+    feature_dim: int = field(default=128, metadata=schema(minimum=2))
 
 
 @dataclass
 class Experiments:
+    """The experiments of the DRL paper, each with its datasets and settings."""
+
     latent: LatentExperiment = field(default_factory=LatentExperiment)
     sweep: SweepExperiment = field(default_factory=SweepExperiment)
     fewshot: FewShotExperiment = field(default_factory=FewShotExperiment)
@@ -213,34 +281,90 @@ class Experiments:
 class Config:
     """A whole profile, resolved."""
 
-    name: str = "default"
-    data_root: str = "data"
-    models_root: str = "models"
-    results_root: str = "results"
+    name: str = field(default="default", metadata=schema(pattern="^[A-Za-z0-9_-]+$"))
+    data_root: str = field(default="data", metadata=schema(minLength=1))
+    models_root: str = field(default="models", metadata=schema(minLength=1))
+    results_root: str = field(default="results", metadata=schema(minLength=1))
     sde: SDEConfig = field(default_factory=SDEConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     penalties: PenaltyConfig = field(default_factory=PenaltyConfig)
-    datasets: dict[str, DatasetConfig] = field(default_factory=lambda: {"digits": DatasetConfig()})
+    datasets: dict[str, DatasetConfig] = field(default_factory=lambda: {"digits": DatasetConfig()},
+                                               metadata=schema(minProperties=1, propertyNames={"enum": DATASETS}))
     experiments: Experiments = field(default_factory=Experiments)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     fidelity: FidelityConfig = field(default_factory=FidelityConfig)
 
 
-SCHEMA = json.loads(resources.files("diffrep").joinpath("schema.json").read_text())
+def json_schema() -> dict[str, Any]:
+    """The closed JSON schema of a profile, from the dataclasses: each parameter block once, under `$defs`."""
+    defs: dict[str, Any] = {}
+    document = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+                "title": "diffrep parameters (a profile overrides the defaults in diffrep.config)",
+                **_object_schema(Config, defs), "$defs": defs}
+    return json.loads(json.dumps(document))  # plain JSON: the enums' tuples become lists
+
+
+def _object_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
+    """A dataclass as a closed object: every field's type schema with its declared constraints."""
+    hints = typing.get_type_hints(cls)
+    properties = {f.name: _merge(_type_schema(hints[f.name], defs), f.metadata.get("schema", {}))
+                  for f in dataclasses.fields(cls)}
+    description = inspect.cleandoc(cls.__doc__).split("\n\n")[0].replace("\n", " ")
+    return {"description": description, "type": "object", "additionalProperties": False, "properties": properties}
+
+
+def _type_schema(hint: Any, defs: dict[str, Any]) -> dict[str, Any]:
+    """The schema of a field's type; a nested dataclass is defined once in `defs` and referred to."""
+    if is_dataclass(hint):
+        if hint.__name__ not in defs:
+            defs[hint.__name__] = _object_schema(hint, defs)
+        return {"$ref": f"#/$defs/{hint.__name__}"}
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is list:
+        return {"type": "array", "items": _type_schema(args[0], defs)}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _type_schema(args[1], defs)}
+    return {"type": {int: "integer", float: "number", str: "string", bool: "boolean"}[hint]}
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `extra`'s keys; the constraints of list items and dict values merge into their type's schema."""
+    merged = dict(base)
+    for key, value in extra.items():
+        merged[key] = _merge(base[key], value) if isinstance(base.get(key), dict) else value
+    return merged
+
+
+def schema_text() -> str:
+    """The generated schema as the committed `schema.json` holds it."""
+    return json.dumps(json_schema(), indent=2) + "\n"
+
+
+@functools.cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(json_schema())
 
 
 def validate(raw: dict[str, Any], origin: str = "profile") -> None:
     """Check a profile against the closed schema; the error names the key path and the offending value."""
-    validator = jsonschema.Draft202012Validator(SCHEMA)
-    errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
+    errors = sorted(_validator().iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"{origin}: {_key_path(e)}: {e.message}" for e in errors]
         raise ConfigError("invalid parameters\n  " + "\n  ".join(lines))
+    _check_sde_ranges(raw, origin)
     _check_references(raw, origin)
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "<top level>"
+
+
+def _check_sde_ranges(raw: dict[str, Any], origin: str) -> None:
+    """Each schedule's lower end lies below its upper end (the SDEs take their ratio or difference)."""
+    sde = {**dataclasses.asdict(SDEConfig()), **raw.get("sde", {})}
+    for lo, hi in (("sigma_min", "sigma_max"), ("beta_min", "beta_max"), ("sigma2_min", "sigma2_max")):
+        if not sde[lo] < sde[hi]:
+            raise ConfigError(f"{origin}: sde.{lo}: {sde[lo]} must be below sde.{hi} ({sde[hi]})")
 
 
 def _check_references(raw: dict[str, Any], origin: str) -> None:
@@ -266,33 +390,43 @@ def _check_references(raw: dict[str, Any], origin: str) -> None:
                           f"that the settings start from: {sorted(used)}")
 
 
+@dataclass(frozen=True)
+class Setting:
+    """One semi-supervised setting, a column of DRL Tables 1, 4-7 (see SemisupExperiment)."""
+
+    name: str
+    column: str  # the name without @short: the paper's column (Tables 4, 5 give some at 100 epochs)
+    pretraining: str  # the pretrained model it starts from: none, drl, vdrl, drl_mixup, ae
+    t_search: bool
+    mixup: bool
+    short: bool
+    supervised_only: bool
+
+
+def parse_setting(name: str) -> Setting:
+    """`<pretraining>[+mixup][@short]`, drl_tsearch (DRL with the t-search) or supervised: the one parser."""
+    column, short = name.removesuffix("@short"), name.endswith("@short")
+    base, use_mixup = column.removesuffix("+mixup"), column.endswith("+mixup")
+    pretraining = {"supervised": "none", "drl_tsearch": "drl"}.get(base, base)
+    return Setting(name, column, pretraining, base == "drl_tsearch", use_mixup, short, name == "supervised")
+
+
 def setting_pretraining(setting: str) -> str:
-    """The pretrained model a semi-supervised setting (`<pretraining>[+mixup][@short]`) starts from."""
-    base = setting.removesuffix("@short").removesuffix("+mixup")
-    return {"supervised": "none", "drl_tsearch": "drl"}.get(base, base)
+    """The pretrained model a semi-supervised setting starts from."""
+    return parse_setting(setting).pretraining
 
 
 def _build(cls: type, raw: dict[str, Any]) -> Any:
     """Dataclass `cls` with `raw` overriding its defaults, recursively."""
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in raw:
-            continue
-        value = raw[f.name]
-        kwargs[f.name] = _build_value(f.type, value)
-    return cls(**kwargs)
+    hints = typing.get_type_hints(cls)
+    return cls(**{f.name: _build_value(hints[f.name], raw[f.name]) for f in dataclasses.fields(cls) if f.name in raw})
 
 
-# every parameter block, by the type name its field annotation gives
-_NESTED = {name: obj for name, obj in list(globals().items()) if isinstance(obj, type) and is_dataclass(obj)}
-
-
-def _build_value(type_name: Any, value: Any) -> Any:
-    type_name = str(type_name)
-    if type_name in _NESTED:
-        return _build(_NESTED[type_name], value)
-    if type_name == "dict[str, DatasetConfig]":
-        return {k: _build(DatasetConfig, v) for k, v in value.items()}
+def _build_value(hint: Any, value: Any) -> Any:
+    if is_dataclass(hint):
+        return _build(hint, value)
+    if typing.get_origin(hint) is dict and is_dataclass(typing.get_args(hint)[1]):
+        return {k: _build(typing.get_args(hint)[1], v) for k, v in value.items()}
     return value
 
 
@@ -322,3 +456,7 @@ def dump(cfg: Config, path: str | Path) -> None:
     from diffrep.io import write_text_if_changed
 
     write_text_if_changed(Path(path), yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+if __name__ == "__main__":
+    SCHEMA_PATH.write_text(schema_text())

@@ -15,6 +15,7 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,7 @@ def _mnist(dcfg: DatasetConfig, out_dir: Path) -> tuple[Arrays, Arrays, dict[str
 
     base = dcfg.url or MNIST_URL
     md5s = _md5s(dcfg, dict(MNIST.resources))
-    with _scratch(out_dir) as root:
+    with scratch(out_dir) as root:
         paths = {f: _fetch("mnist", base, f, md5, root) for f, md5 in md5s.items()}
         train, test = _mnist_pair(paths, "train"), _mnist_pair(paths, "t10k")
     return train, test, _official(base, md5s)
@@ -120,30 +121,18 @@ def _mnist_pair(paths: dict[str, Path], prefix: str) -> Arrays:
     return (x[:, None] / np.float32(255)).astype(np.float32), y.astype(np.int64)
 
 
-def _cifar10(dcfg: DatasetConfig, out_dir: Path) -> tuple[Arrays, Arrays, dict[str, Any]]:
-    """The python-pickle release of CIFAR-10, official 50k/10k split."""
-    from torchvision.datasets import CIFAR10
+def _cifar(name: str, dcfg: DatasetConfig, out_dir: Path) -> tuple[Arrays, Arrays, dict[str, Any]]:
+    """The python-pickle release of CIFAR-10 or CIFAR-100 (its fine labels), official 50k/10k split."""
+    from torchvision.datasets import CIFAR10, CIFAR100
 
+    release, label_key = {"cifar10": (CIFAR10, "labels"), "cifar100": (CIFAR100, "fine_labels")}[name]
     base = dcfg.url or CIFAR10_URL
-    md5s = _md5s(dcfg, {CIFAR10.filename: CIFAR10.tgz_md5})
-    with _scratch(out_dir) as root:
-        folder = _fetch("cifar10", base, CIFAR10.filename, md5s[CIFAR10.filename], root) / CIFAR10.base_folder
+    md5s = _md5s(dcfg, {release.filename: release.tgz_md5})
+    with scratch(out_dir) as root:
+        folder = _fetch(name, base, release.filename, md5s[release.filename], root) / release.base_folder
         # The batch names come from torchvision; their md5s are not checked again, the archive's already was.
-        train = _cifar_batches(folder, [name for name, _ in CIFAR10.train_list])
-        test = _cifar_batches(folder, [name for name, _ in CIFAR10.test_list])
-    return train, test, _official(base, md5s)
-
-
-def _cifar100(dcfg: DatasetConfig, out_dir: Path) -> tuple[Arrays, Arrays, dict[str, Any]]:
-    """The python-pickle release of CIFAR-100 (fine labels), official 50k/10k split."""
-    from torchvision.datasets import CIFAR100
-
-    base = dcfg.url or CIFAR10_URL
-    md5s = _md5s(dcfg, {CIFAR100.filename: CIFAR100.tgz_md5})
-    with _scratch(out_dir) as root:
-        folder = _fetch("cifar100", base, CIFAR100.filename, md5s[CIFAR100.filename], root) / CIFAR100.base_folder
-        train = _cifar_batches(folder, [name for name, _ in CIFAR100.train_list], CIFAR100, "fine_labels", "cifar100")
-        test = _cifar_batches(folder, [name for name, _ in CIFAR100.test_list], CIFAR100, "fine_labels", "cifar100")
+        train, test = (_cifar_batches(name, release, folder, [batch for batch, _ in files], label_key)
+                       for files in (release.train_list, release.test_list))
     return train, test, _official(base, md5s)
 
 
@@ -166,12 +155,8 @@ def _miniimagenet(dcfg: DatasetConfig, out_dir: Path) -> tuple[Arrays, Arrays, d
     return splits[0], splits[1], info
 
 
-def _cifar_batches(folder: Path, names: list[str], release=None, label_key: str = "labels",
-                   dataset: str = "cifar10") -> Arrays:
-    """Concatenated images and labels of the pickled batches `names` in `folder` (CIFAR-10 unless `release`)."""
-    from torchvision.datasets import CIFAR10
-
-    release = release or CIFAR10
+def _cifar_batches(dataset: str, release, folder: Path, names: list[str], label_key: str) -> Arrays:
+    """Concatenated images and labels of the pickled batches `names` in `folder`."""
     xs, ys = [], []
     for name in names:
         with _parsing(dataset, f"{release.filename} ({release.base_folder}/{name})"):
@@ -202,8 +187,9 @@ def _official(base: str, md5s: dict[str, str]) -> dict[str, Any]:
 
 
 @contextmanager
-def _scratch(out_dir: Path) -> Iterator[Path]:
-    """A download folder beside `out_dir` (same file system), removed whatever happens."""
+def scratch(out_dir: Path) -> Iterator[Path]:
+    """A download folder beside `out_dir` (same file system, so a rename into place is atomic), removed whatever
+    happens."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.download-", dir=out_dir.parent))
     try:
@@ -212,23 +198,30 @@ def _scratch(out_dir: Path) -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _fetch(dataset: str, base: str, filename: str, md5: str, root: Path) -> Path:
-    """Download `filename` from `base` into `root`, check its md5 and unpack it; return what it unpacked to."""
-    from torchvision.datasets.utils import calculate_md5, download_url, extract_archive
+def download(what: str, url: str, md5: str, root: Path) -> Path:
+    """Download `url` into `root` under its file name and check its md5; a DataError names `what`, file and URL."""
+    from torchvision.datasets.utils import calculate_md5, download_url
 
-    url = base.rstrip("/") + "/" + filename
+    filename = url.rstrip("/").rsplit("/", 1)[-1]
     path = root / filename
     try:
         download_url(url, str(root), filename=filename, md5=md5)
     except _NETWORK_ERRORS as e:
-        raise DataError(f"{dataset}: downloading {filename} from {url} failed: {e}") from e
+        raise DataError(f"{what}: downloading {filename} from {url} failed: {e}") from e
     except RuntimeError as e:
         # torchvision reports a checksum mismatch only as "File not found or corrupted."; say which it was.
         got = calculate_md5(path) if path.is_file() else None
         if got is None or got == md5:
-            raise DataError(f"{dataset}: downloading {filename} from {url} failed: {e}") from e
-        raise DataError(f"{dataset}: {filename} from {url} has the wrong md5 checksum: "
-                        f"expected {md5}, got {got}") from e
+            raise DataError(f"{what}: downloading {filename} from {url} failed: {e}") from e
+        raise DataError(f"{what}: {filename} from {url} has the wrong md5 checksum: expected {md5}, got {got}") from e
+    return path
+
+
+def _fetch(dataset: str, base: str, filename: str, md5: str, root: Path) -> Path:
+    """Download `filename` from `base` into `root`, check its md5 and unpack it; return what it unpacked to."""
+    from torchvision.datasets.utils import extract_archive
+
+    path = download(dataset, base.rstrip("/") + "/" + filename, md5, root)
     with _parsing(dataset, filename):
         return Path(extract_archive(str(path), str(root)))
 
@@ -285,4 +278,5 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-_LOADERS = {"digits": _digits, "mnist": _mnist, "cifar10": _cifar10, "cifar100": _cifar100, "miniimagenet": _miniimagenet}
+_LOADERS = {"digits": _digits, "mnist": _mnist, "cifar10": partial(_cifar, "cifar10"),
+            "cifar100": partial(_cifar, "cifar100"), "miniimagenet": _miniimagenet}

@@ -42,6 +42,14 @@ def write_text_if_changed(path: Path, text: str) -> None:
     write_text(path, text)
 
 
+def write_npz(path: str | Path, **arrays: Any) -> None:
+    """Arrays as one uncompressed .npz file (numpy.savez), written atomically."""
+    import numpy as np
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
 def write_json(path: str | Path, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 

@@ -42,6 +42,21 @@ def fixed_t(t: float) -> TSampler:
     return sample
 
 
+# Every scheme a run can name: (sde, eps, t) -> TSampler, t the run's single time for 'fixed'.
+T_SCHEMES: dict[str, Callable[[SDE, float, float | None], TSampler]] = {
+    "uniform_t": lambda sde, eps, t: uniform_t(eps),
+    "uniform_sigma": lambda sde, eps, t: uniform_sigma(sde),
+    "fixed": lambda sde, eps, t: fixed_t(max(float(t), eps)),
+}
+
+
+def t_sampler(scheme: str, sde: SDE, eps: float, t: float | None = None) -> TSampler:
+    """The t-sampling scheme named in a run (one of T_SCHEMES)."""
+    if scheme not in T_SCHEMES:
+        raise ValueError(f"unknown t-sampling scheme {scheme!r}; known: {sorted(T_SCHEMES)}")
+    return T_SCHEMES[scheme](sde, eps, t)
+
+
 def adversarial_lambda_prime(t: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """DRL A.7: lambda'_alpha(t) = 2 alpha t + (1 - alpha), a density on [0, 1] for alpha in [-1, 1]."""
     return 2 * alpha * t + (1 - alpha)
@@ -66,21 +81,17 @@ def adversary_objective(per_t_loss: torch.Tensor, t: torch.Tensor, alpha: torch.
     return (adversarial_lambda_prime(t, alpha) * per_t_loss.detach()).mean()
 
 
-def t_sampler(scheme: str, sde: SDE, eps: float, t: float | None = None) -> TSampler:
-    """The t-sampling scheme named in a run: 'uniform_t', 'uniform_sigma' or 'fixed'."""
-    if scheme == "uniform_t":
-        return uniform_t(eps)
-    if scheme == "uniform_sigma":
-        return uniform_sigma(sde)
-    if scheme == "fixed":
-        return fixed_t(max(float(t), eps))
-    raise ValueError(f"unknown t-sampling scheme {scheme!r}")
-
-
 def denoising_score_matching(score: torch.Tensor, noise: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """DRL eq. 4 with lambda(t) = sigma^2(t): 1/2 ||sigma s + eps||^2 per sample, summed over pixels."""
     sigma = std.reshape(-1, *([1] * (score.dim() - 1)))
     return 0.5 * (sigma * score + noise).flatten(1).pow(2).sum(1)
+
+
+def perturbed_dsm(score_fn: ScoreFn, x0: torch.Tensor, t: torch.Tensor, sde: SDE, noise: torch.Tensor) -> torch.Tensor:
+    """DRL eq. 4: x_t drawn from p_0t(x_t | x_0) with the given noise, then DSM of score_fn(x_t, t) per sample."""
+    xt = sde.perturb(x0, t, noise)
+    _, std = sde.marginal_prob(x0, t)
+    return denoising_score_matching(score_fn(xt, t), noise, std)
 
 
 def dsm_minimum_gaussian(d: int, data_var: float, sigma: float) -> float:
@@ -120,9 +131,7 @@ def drl_objective(score_fn: Callable, encode: Callable, x0: torch.Tensor, t: tor
     """
     mean, logvar = encode(x0, t)
     z = mean if logvar is None else reparameterize(mean, logvar, generator)
-    xt = sde.perturb(x0, t, noise)
-    _, std = sde.marginal_prob(x0, t)
-    dsm = denoising_score_matching(score_fn(xt, t, z), noise, std)
+    dsm = perturbed_dsm(lambda xt, tt: score_fn(xt, tt, z), x0, t, sde, noise)
     return dsm + code_penalty(z, mean, logvar, l1, kl)
 
 

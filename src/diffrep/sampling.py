@@ -115,25 +115,30 @@ def euler_maruyama(sde, score_fn, x, times, snr, generator, progress):
     return _walk(lambda x, t, dt: euler_maruyama_step(reverse_sde, x, t, dt, generator), x, times, progress)
 
 
-def probability_flow_ode(sde, score_fn, x, times, snr, generator, progress):
-    """The probability-flow ODE (score-SDE eq. 13) from times[0] to times[-1] by adaptive RK45; deterministic."""
+def solve_ode(rhs, y0: torch.Tensor, t0: float, t1: float, *, rtol: float = ODE_TOLERANCE,
+              atol: float = ODE_TOLERANCE, progress: bool = False) -> torch.Tensor:
+    """y(t1) for dy/dt = rhs(t, y), y(t0) = y0, by scipy's adaptive RK45: the one solver of the ODE sampler and the
+    likelihood. scipy steps in float64; rhs sees y in y0's dtype and device. Returns y(t1) in float64 on the CPU."""
     from scipy.integrate import (
         solve_ivp,  # imported here: scipy.integrate costs every job ~0.5 s of start-up
     )
 
-    drift = sde.reverse(score_fn, probability_flow=True).sde
-    with tqdm(disable=not progress, desc="sampling", unit="nfe") as bar:
+    with tqdm(disable=not progress, desc="ode", unit="nfe") as bar:
 
-        def rhs(t, y):
+        def f(t, y):
             bar.update()
-            xt = torch.from_numpy(y).reshape(x.shape).to(x)
-            return drift(xt, _times(t, xt))[0].flatten().cpu().double().numpy()
+            return rhs(t, torch.from_numpy(y).reshape(y0.shape).to(y0)).flatten().cpu().double().numpy()
 
-        y0 = x.flatten().cpu().double().numpy()
-        solution = solve_ivp(rhs, (times[0], times[-1]), y0, method="RK45", rtol=ODE_TOLERANCE, atol=ODE_TOLERANCE)
+        solution = solve_ivp(f, (t0, t1), y0.flatten().cpu().double().numpy(), method="RK45", rtol=rtol, atol=atol)
     if not solution.success:
         raise RuntimeError(f"probability-flow ODE solve failed: {solution.message}")
-    return torch.from_numpy(solution.y[:, -1]).reshape(x.shape).to(x)
+    return torch.from_numpy(solution.y[:, -1]).reshape(y0.shape)
+
+
+def probability_flow_ode(sde, score_fn, x, times, snr, generator, progress):
+    """The probability-flow ODE (score-SDE eq. 13) from times[0] to times[-1] by adaptive RK45; deterministic."""
+    drift = sde.reverse(score_fn, probability_flow=True).sde
+    return solve_ode(lambda t, xt: drift(xt, _times(t, xt))[0], x, times[0], times[-1], progress=progress).to(x)
 
 
 SAMPLERS = {"pc": predictor_corrector, "em": euler_maruyama, "ode": probability_flow_ode}

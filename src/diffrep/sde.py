@@ -1,6 +1,7 @@
-"""Forward SDEs behind one base class (score-SDE, Song et al. 2021).
+"""Forward SDEs behind one base class (score-SDE, Song et al. 2021): VE, VP and LSGM's geometric VP.
 
-Later issues add the VP and geometric VP SDEs as further subclasses with the same methods.
+Callers never ask which SDE they hold: every network is conditioned on `noise_level(t)`, the std of the
+perturbation kernel, and every sampler and likelihood is written against the `SDE` methods only.
 """
 from __future__ import annotations
 
@@ -20,6 +21,11 @@ class SDE(ABC):
 
     T: float = 1.0
 
+    @classmethod
+    @abstractmethod
+    def from_config(cls, block) -> SDE:
+        """The SDE from the parameters' SDE block (see `build_sde`)."""
+
     @abstractmethod
     def sde(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Drift f(x, t) and diffusion g(t)."""
@@ -27,6 +33,10 @@ class SDE(ABC):
     @abstractmethod
     def marginal_prob(self, x0: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and std of the perturbation kernel p_0t(x_t | x_0)."""
+
+    @abstractmethod
+    def noise_level(self, t: torch.Tensor) -> torch.Tensor:
+        """The std of p_0t(x_t | x_0): the noise scale every network is conditioned on."""
 
     @abstractmethod
     def prior_sampling(self, shape, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -87,6 +97,14 @@ class VESDE(SDE):
         """The inverse of sigma(t)."""
         return torch.log(sigma / self.sigma_min) / self.log_ratio
 
+    @classmethod
+    def from_config(cls, block) -> VESDE:
+        return cls(block.sigma_min, block.sigma_max)
+
+    def noise_level(self, t):
+        """sigma(t) itself, so that VE networks see exactly the noise scale of DRL."""
+        return self.sigma(t)
+
     def sde(self, x, t):
         diffusion = self.sigma(t) * math.sqrt(2 * self.log_ratio)
         return torch.zeros_like(x), diffusion
@@ -104,8 +122,126 @@ class VESDE(SDE):
         return -0.5 * d * math.log(2 * math.pi * self.sigma_max**2) - sq / (2 * self.sigma_max**2)
 
 
-def build_sde(kind: str, sigma_min: float, sigma_max: float) -> SDE:
-    """The SDE named in the parameters."""
-    if kind == "ve":
-        return VESDE(sigma_min, sigma_max)
-    raise ValueError(f"unknown SDE kind {kind!r}; known: 've'")
+class VPFamilySDE(SDE):
+    """dx = -1/2 beta(t) x dt + sqrt(beta(t)) dw, prior N(0, I); subclasses give beta, var, inv_var and mean_coeff.
+
+    The family shares var(t) = 1 - (1 - sigma2_0) mean_coeff(t)^2, hence the VP moment equation
+    var' = beta (1 - var) (LSGM sec. 3.4).
+    """
+
+    @abstractmethod
+    def beta(self, t: torch.Tensor) -> torch.Tensor:
+        """beta(t) = g(t)^2."""
+
+    @abstractmethod
+    def var(self, t: torch.Tensor) -> torch.Tensor:
+        """sigma_t^2, the variance of p_0t(x_t | x_0) (sigma2_0 at t = 0)."""
+
+    @abstractmethod
+    def inv_var(self, v: torch.Tensor) -> torch.Tensor:
+        """The t with var(t) = v."""
+
+    @abstractmethod
+    def mean_coeff(self, t: torch.Tensor) -> torch.Tensor:
+        """m(t) = exp(-1/2 int_0^t beta), the mean of p_0t(x_t | x_0) over x_0."""
+
+    def sde(self, x, t):
+        beta = self.beta(t)
+        return -0.5 * _batch(beta, x) * x, torch.sqrt(beta)
+
+    def marginal_prob(self, x0, t):
+        """N(m(t) x0, var(t) I)."""
+        return _batch(self.mean_coeff(t), x0) * x0, self.noise_level(t)
+
+    def noise_level(self, t):
+        return torch.sqrt(self.var(t))
+
+    def prior_sampling(self, shape, generator=None):
+        return torch.randn(*shape, generator=generator)
+
+    def prior_logp(self, z):
+        """log N(z; 0, I)."""
+        return -0.5 * z[0].numel() * math.log(2 * math.pi) - 0.5 * z.flatten(1).pow(2).sum(1)
+
+
+class VPSDE(VPFamilySDE):
+    """Variance preserving SDE with linear beta(t) = beta_min + (beta_max - beta_min) t (score-SDE eq. 11, LSGM)."""
+
+    def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0, sigma2_0: float = 0.0):
+        if not 0 < beta_min < beta_max:
+            raise ValueError(f"VPSDE needs 0 < beta_min < beta_max, got {beta_min}, {beta_max}")
+        if not 0 <= sigma2_0 < 1:
+            raise ValueError(f"VPSDE needs 0 <= sigma2_0 < 1, got {sigma2_0}")
+        self.beta_min, self.beta_max, self.sigma2_0 = float(beta_min), float(beta_max), float(sigma2_0)
+
+    @classmethod
+    def from_config(cls, block) -> VPSDE:
+        return cls(block.beta_min, block.beta_max, block.sigma2_0)
+
+    def beta(self, t):
+        return self.beta_min + (self.beta_max - self.beta_min) * t
+
+    def log_mean_coeff(self, t: torch.Tensor) -> torch.Tensor:
+        """ln m(t) = -1/2 beta_min t - 1/4 (beta_max - beta_min) t^2."""
+        return -0.5 * self.beta_min * t - 0.25 * (self.beta_max - self.beta_min) * t**2
+
+    def mean_coeff(self, t):
+        return torch.exp(self.log_mean_coeff(t))
+
+    def var(self, t):
+        """1 - (1 - sigma2_0) m^2, written with expm1 so that var(eps) keeps its digits in float32."""
+        m2 = 2 * self.log_mean_coeff(t)
+        return -torch.expm1(m2) + self.sigma2_0 * torch.exp(m2)
+
+    def inv_var(self, v):
+        """(-beta_min + sqrt(beta_min^2 - 2 (beta_max - beta_min) ln((1 - v) / (1 - sigma2_0)))) / (beta_max - beta_min)."""
+        delta = self.beta_max - self.beta_min
+        log_ratio = torch.log1p(-v) - math.log1p(-self.sigma2_0)
+        return (-self.beta_min + torch.sqrt(self.beta_min**2 - 2 * delta * log_ratio)) / delta
+
+
+class GeometricVPSDE(VPFamilySDE):
+    """LSGM's geometric VPSDE: var(t) = sigma2_min ((sigma2_max / sigma2_min)^t - 1) + sigma2_0 (LSGM sec. 3.4)."""
+
+    def __init__(self, sigma2_min: float = 1e-4, sigma2_max: float = 0.99, sigma2_0: float = 0.0):
+        if not 0 < sigma2_min < sigma2_max:
+            raise ValueError(f"GeometricVPSDE needs 0 < sigma2_min < sigma2_max, got {sigma2_min}, {sigma2_max}")
+        if not 0 <= sigma2_0 < 1 - sigma2_max + sigma2_min:
+            raise ValueError(f"GeometricVPSDE needs 0 <= sigma2_0 < 1 - sigma2_max + sigma2_min (var(1) < 1), "
+                             f"got {sigma2_0}")
+        self.sigma2_min, self.sigma2_max, self.sigma2_0 = float(sigma2_min), float(sigma2_max), float(sigma2_0)
+        self.log_ratio = math.log(self.sigma2_max / self.sigma2_min)
+
+    @classmethod
+    def from_config(cls, block) -> GeometricVPSDE:
+        return cls(block.sigma2_min, block.sigma2_max, block.sigma2_0)
+
+    def _geometric_excess(self, t: torch.Tensor) -> torch.Tensor:
+        """sigma2_geom(t) - sigma2_min = sigma2_min ((sigma2_max / sigma2_min)^t - 1), by expm1 for small t."""
+        return self.sigma2_min * torch.expm1(t * self.log_ratio)
+
+    def var(self, t):
+        return self._geometric_excess(t) + self.sigma2_0
+
+    def beta(self, t):
+        """sigma2_geom(t) ln(sigma2_max / sigma2_min) / (1 - var(t)), so that var' = beta (1 - var)."""
+        geometric = self.sigma2_min + self._geometric_excess(t)
+        return geometric * self.log_ratio / (1 - self.var(t))
+
+    def mean_coeff(self, t):
+        """sqrt(1 + sigma2_min (1 - (sigma2_max / sigma2_min)^t) / (1 - sigma2_0))."""
+        return torch.sqrt(1 - self._geometric_excess(t) / (1 - self.sigma2_0))
+
+    def inv_var(self, v):
+        """ln((v + sigma2_min - sigma2_0) / sigma2_min) / ln(sigma2_max / sigma2_min)."""
+        return torch.log1p((v - self.sigma2_0) / self.sigma2_min) / self.log_ratio
+
+
+SDES: dict[str, type[SDE]] = {"ve": VESDE, "vp": VPSDE, "geometric_vp": GeometricVPSDE}
+
+
+def build_sde(block) -> SDE:
+    """The SDE named by the parameters' SDE block (its `kind` and that kind's own fields)."""
+    if block.kind not in SDES:
+        raise ValueError(f"unknown SDE kind {block.kind!r}; known: {sorted(SDES)}")
+    return SDES[block.kind].from_config(block)

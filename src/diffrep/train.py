@@ -7,6 +7,8 @@ state the loop draws on (weights, EMA, optimiser, the random generator, the metr
 from __future__ import annotations
 
 import copy
+import hashlib
+import inspect
 import logging
 import math
 import sys
@@ -90,6 +92,19 @@ def new_state(model: torch.nn.Module, params: Iterable, sched: Schedule) -> Stat
     generator = torch.Generator().manual_seed(sched.seed)
     optimizer = torch.optim.Adam(list(params), lr=sched.lr, foreach=True)  # fused over tensors on the CPU as well
     return State(0, model, copy.deepcopy(model).requires_grad_(False), optimizer, generator)
+
+
+def network_code(model: torch.nn.Module) -> dict[str, str]:
+    """The code that shapes a model's weights: the class of each of its modules, and a digest of the source file of
+    each class defined outside torch (so that a changed network refuses an old checkpoint instead of resuming it)."""
+    classes = {f"{c.__module__}.{c.__qualname__}": c for c in map(type, model.modules())}
+    return {name: _source_digest(c) for name, c in sorted(classes.items())}
+
+
+def _source_digest(cls: type) -> str:
+    if cls.__module__.split(".")[0] == "torch":
+        return ""  # torch's own layers are named by their class; their source is the installed torch's
+    return hashlib.sha256(Path(inspect.getsourcefile(cls)).read_bytes()).hexdigest()
 
 
 def save_checkpoint(state: State, path: Path, fingerprint: str) -> None:

@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
+from diffrep.config import FidelityConfig
 from diffrep.io import atomic_path
 from diffrep.nets.classifier import DomainClassifier
 
@@ -31,27 +32,19 @@ def classifier_epoch(model: DomainClassifier, opt: torch.optim.Optimizer, x: tor
         opt.step()
 
 
-def train_classifier(x_train: torch.Tensor, y_train: torch.Tensor, *, epochs: int = 20, batch_size: int = 64,
-                     lr: float = 1e-3, seed: int = 0, channels: tuple[int, ...] = (32, 64),
-                     feature_dim: int = 128) -> DomainClassifier:
-    """Fit a domain classifier to images in [0, 1] (N, C, H, W) and integer labels with Adam."""
+def train_classifier(x_train: torch.Tensor, y_train: torch.Tensor, fc: FidelityConfig, seed: int = 0
+                     ) -> DomainClassifier:
+    """Fit a domain classifier to images in [0, 1] (N, C, H, W) and integer labels with Adam (sizes and budget: fc)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = DomainClassifier(x_train.shape[1], x_train.shape[-1], int(y_train.max()) + 1, channels, feature_dim)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+        model = DomainClassifier(x_train.shape[1], x_train.shape[-1], int(y_train.max()) + 1, fc.classifier_channels,
+                                 fc.feature_dim)
+    opt = torch.optim.Adam(model.parameters(), lr=fc.classifier_lr)
     generator = torch.Generator().manual_seed(seed)
     model.train()
-    for _ in range(epochs):
-        classifier_epoch(model, opt, x_train, y_train.long(), batch_size, generator)
+    for _ in range(fc.classifier_epochs):
+        classifier_epoch(model, opt, x_train, y_train.long(), fc.classifier_batch_size, generator)
     return model.eval()
-
-
-@torch.no_grad()
-def classifier_accuracy(model: DomainClassifier, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
-    """Fraction of images whose most likely class is the label."""
-    model.eval()
-    pred = torch.cat([model(chunk).argmax(dim=1) for chunk in x.split(batch_size)])
-    return float((pred == y).float().mean())
 
 
 def save_classifier(model: DomainClassifier, path: str | Path) -> None:

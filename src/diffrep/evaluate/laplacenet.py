@@ -137,13 +137,13 @@ def balanced_labelled_mask(y: np.ndarray, n: int, rng: np.random.Generator) -> n
 
 @dataclass
 class Optimisation:
-    """SGD with Nesterov momentum and a cosine decay over `total_steps` (LaplaceNet's settings by default)."""
+    """SGD with Nesterov momentum and a cosine decay over `total_steps` (LaplaceNet's settings: SemisupExperiment)."""
 
-    lr: float = 0.03
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    batch_size: int = 100
-    total_steps: int = 1
+    lr: float
+    momentum: float
+    weight_decay: float
+    batch_size: int
+    total_steps: int
     step: int = 0
 
     def optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
@@ -197,14 +197,6 @@ def hidden_features(model: nn.Module, x: torch.Tensor, batch: int = 500) -> np.n
     return torch.cat([model.features(chunk) for chunk in x.split(batch)]).cpu().numpy()
 
 
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> float:
-    """Top-1 test accuracy."""
-    model.eval()
-    pred = torch.cat([model.classify(chunk).argmax(1) for chunk in x.split(batch)])
-    return float((pred == y.to(pred.device)).float().mean())
-
-
 @dataclass
 class Semisup:
     """One LaplaceNet run: data on the model's device, the labelled mask, and the schedule."""
@@ -215,8 +207,8 @@ class Semisup:
     warmup_epochs: int
     iterations: int
     use_mixup: bool
-    k: int = 50
-    alpha: float = 0.99
+    k: int
+    alpha: float
 
     def labelled_data(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         idx = torch.from_numpy(np.flatnonzero(self.labelled)).to(self.x.device)

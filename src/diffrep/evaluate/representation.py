@@ -1,5 +1,7 @@
-"""Quality of codes: silhouette scores (DRL Fig. 11) and few-shot SVMs (DRL Fig. 12, A.5)."""
+"""Quality of codes: silhouette scores (DRL Fig. 11) and few-shot SVMs (DRL Fig. 12, A.5); a classifier's accuracy."""
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -40,3 +42,11 @@ def fewshot_accuracy(train_codes: np.ndarray, train_labels: np.ndarray, test_cod
     """Test accuracy of an SVM (scikit-learn defaults) fitted on the codes of the labelled subset `idx`."""
     svm = SVC().fit(train_codes[idx], train_labels[idx])
     return float((svm.predict(test_codes) == test_labels).mean())
+
+
+@torch.no_grad()
+def accuracy(logits: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+             batch: int = 500) -> float:
+    """Top-1 accuracy: the fraction of images whose most likely class under `logits` is the label."""
+    pred = torch.cat([logits(chunk).argmax(1) for chunk in x.split(batch)])
+    return float((pred == y.to(pred.device)).float().mean())

@@ -8,42 +8,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from diffrep.config import SemisupExperiment, setting_pretraining
+from diffrep.config import SemisupExperiment, Setting, parse_setting
 from diffrep.evaluate.laplacenet import (
     Optimisation,
     Semisup,
-    accuracy,
     balanced_labelled_mask,
     laplacenet_phase,
     t_search,
     total_steps,
     warm_up,
 )
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One column of DRL Tables 1, 4-7."""
-
-    name: str
-    pretraining: str  # the pretrained model it starts from: none, drl, vdrl, drl_mixup, ae
-    t_search: bool
-    mixup: bool
-    short: bool
-    supervised_only: bool
-
-
-def parse_setting(name: str) -> Setting:
-    """`<pretraining>[+mixup][@short]`, drl_tsearch (DRL with the t-search) or supervised."""
-    base, short = name.removesuffix("@short"), name.endswith("@short")
-    pre, use_mixup = base.removesuffix("+mixup"), base.endswith("+mixup")
-    return Setting(name, setting_pretraining(name), pre == "drl_tsearch", use_mixup, short, name == "supervised")
+from diffrep.evaluate.representation import accuracy
 
 
 def settings_for(sx: SemisupExperiment, pretraining: str) -> list[Setting]:
@@ -61,8 +41,7 @@ def one_run(make_model: Callable[[], nn.Module], sx: SemisupExperiment, setting:
     """Warm-up (or t-search), supervised accuracy, then the LaplaceNet phase; the row of results."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    optim = Optimisation(sx.lr, sx.momentum, sx.weight_decay, sx.batch_size)
-    optim.total_steps = total_steps(run, sx.batch_size)
+    optim = Optimisation(sx.lr, sx.momentum, sx.weight_decay, sx.batch_size, total_steps(run, sx.batch_size))
     start = time.perf_counter()
     if setting.t_search:
         model, opt, optim, t0 = t_search(make_model, optim, run, t_grid(sx.t_grid), seed)
@@ -71,12 +50,12 @@ def one_run(make_model: Callable[[], nn.Module], sx: SemisupExperiment, setting:
         t0 = model.t.item()  # the pretrained encoder's learnt t, not the 0.5 it started from (DRL A.6)
         opt = optim.optimizer(model)
         warm_up(model, opt, optim, run, g)
-    warm = accuracy(model, *test)
+    warm = accuracy(model.eval().classify, *test)
     pseudo = laplacenet_phase(model, opt, optim, run, g, desc=setting.name) if run.iterations else float("nan")
     return {"setting": setting.name, "pretraining": setting.pretraining, "t_search": setting.t_search,
             "mixup": setting.mixup, "short": setting.short, "supervised_only": setting.supervised_only,
             "seed": seed, "t_init": t0, "t_final": model.t.item(), "warmup_accuracy": warm,
-            "pseudo_label_accuracy": pseudo, "accuracy": accuracy(model, *test),
+            "pseudo_label_accuracy": pseudo, "accuracy": accuracy(model.eval().classify, *test),
             "iterations": run.iterations, "warmup_epochs": run.warmup_epochs, "seconds": time.perf_counter() - start}
 
 

@@ -5,18 +5,16 @@ from __future__ import annotations
 import torch
 
 from diffrep.config import SamplingConfig
+from diffrep.methods.base import device_of
 from diffrep.methods.drl import DRLModel
+from diffrep.methods.generation import sampling_steps
 from diffrep.sampling import sample
 
 
 def conditional_score(model: DRLModel, z: torch.Tensor):
     """s(x_t, t, z) for one code per sample, as the sampler's score_fn(x, t); x lives on the model's device."""
-    z = z.to(_device(model))
+    z = z.to(device_of(model))
     return lambda x, t: model.score_fn(x, t, z)
-
-
-def _device(model: DRLModel) -> torch.device:
-    return next(model.parameters()).device
 
 
 def code_grid(codes: torch.Tensor, side: int) -> torch.Tensor:
@@ -34,7 +32,7 @@ def code_grid_samples(model: DRLModel, codes: torch.Tensor, side: int, cfg: Samp
     z = code_grid(codes, side)
     x_init = model.sde.prior_sampling((1, *image_shape), g).expand(len(z), *image_shape)
     x, _ = sample(conditional_score(model, z), model.sde, x_init.shape, cfg.method, cfg.steps, snr=cfg.snr,
-                  generator=g, x_init=x_init, device=_device(model))
+                  generator=g, x_init=x_init, device=device_of(model))
     return x.clamp(0, 1).cpu()
 
 
@@ -44,12 +42,12 @@ def denoise_with_codes(model: DRLModel, x0: torch.Tensor, other: torch.Tensor, t
     """DRL Fig. 9: x_t of x0 denoised from t with x0's own code and with the code of another image."""
     g = torch.Generator().manual_seed(seed)
     xt = model.sde.perturb(x0, torch.full((len(x0),), t), torch.randn(x0.shape, generator=g))
-    steps = max(1, round(cfg.steps * t))
+    steps = sampling_steps(cfg.steps, t)
     out = {"x0": x0, "xt": xt.clamp(0, 1), "other": other}
     for name, source in (("own code", x0), ("other code", other)):
-        z, _ = model.encode(source.to(_device(model)), None)
+        z, _ = model.encode(source.to(device_of(model)), None)
         x, _ = sample(conditional_score(model, z), model.sde, xt.shape, cfg.method, steps, snr=cfg.snr, t_init=t,
-                      generator=g, x_init=xt, device=_device(model))
+                      generator=g, x_init=xt, device=device_of(model))
         out[name] = x.clamp(0, 1).cpu()
     return out
 
@@ -58,11 +56,11 @@ def denoise_with_codes(model: DRLModel, x0: torch.Tensor, other: torch.Tensor, t
 def samples_per_code(model: DRLModel, x0: torch.Tensor, n: int, cfg: SamplingConfig, seed: int = 0) -> torch.Tensor:
     """DRL Fig. 10: n samples for the code of each image in x0, shape (images, n, C, H, W)."""
     g = torch.Generator().manual_seed(seed)
-    z, _ = model.encode(x0.to(_device(model)), None)
+    z, _ = model.encode(x0.to(device_of(model)), None)
     z = z.repeat_interleave(n, dim=0)
     shape = (len(z), *x0.shape[1:])
     x, _ = sample(conditional_score(model, z), model.sde, shape, cfg.method, cfg.steps, snr=cfg.snr, generator=g,
-                  device=_device(model))
+                  device=device_of(model))
     return x.clamp(0, 1).cpu().reshape(len(x0), n, *x0.shape[1:])
 
 

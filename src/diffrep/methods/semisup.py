@@ -2,88 +2,90 @@
 
 The encoder is the classifier's WRN, time-conditioned through its own learnable t; its hidden layer is the code
 of a DRL (or VDRL) model whose score network is the code-conditioned score U-Net, or of an autoencoder with a
-binary cross-entropy reconstruction. Pretraining runs in the one training loop (`train.fit`: checkpoints, resume).
+binary cross-entropy reconstruction. Each pretraining is a registered method (`wrn_<pretraining>`), trained by
+`train_run` like every other model.
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 from pathlib import Path
 
 import torch
-from torch import nn
 
-from diffrep.config import Config
-from diffrep.methods.drl import (
-    AutoEncoder,
-    DRLModel,
-    RunSpec,
-    fingerprint,
-    loss_function,
-    save_model,
-    schedule,
-)
+from diffrep.config import PRETRAININGS, Config
+from diffrep.methods.autoencoder import AutoEncoder
+from diffrep.methods.base import DataShape, Method, RunSpec, register
+from diffrep.methods.drl import DRLModel, drl_loss
+from diffrep.methods.score import score_unet
 from diffrep.nets.encoder import Decoder
-from diffrep.nets.unet import ScoreUNet
 from diffrep.nets.wrn import WideResNet
 from diffrep.objectives import bce_reconstruction_objective, mixup
 from diffrep.sde import build_sde
-from diffrep.train import State, fit, new_state, pick_device
-
-PRETRAININGS = ("drl", "vdrl", "drl_mixup", "ae")  # "none" needs no pretraining
 
 
 def build_wrn(cfg: Config, dataset: str, image_shape: tuple[int, int, int], num_classes: int,
               probabilistic: bool = False) -> WideResNet:
-    """The classifier / encoder: WRN-depth-width whose blocks see the embedding of log sigma(t), t learnable."""
+    """The classifier / encoder: WRN-depth-width whose blocks see the embedding of log noise_level(t), t learnable."""
     sx, emb_dim = cfg.experiments.semisup, cfg.datasets[dataset].net.emb_dim
-    sde = build_sde(cfg.sde.kind, cfg.sde.sigma_min, cfg.sde.sigma_max)
-    return WideResNet(image_shape[0], num_classes, sx.depth, sx.width, emb_dim, sigma=sde.sigma,
+    return WideResNet(image_shape[0], num_classes, sx.depth, sx.width, emb_dim, sigma=build_sde(cfg.sde).noise_level,
                       probabilistic=probabilistic)
 
 
-def run_spec(dataset: str, pretraining: str, seed: int = 0) -> RunSpec:
-    """The run a pretraining is (mixup is not part of the DRL objective, so drl_mixup is method drl)."""
+def pretraining_method(pretraining: str) -> str:
+    """The registered method that a LaplaceNet pretraining is."""
     if pretraining not in PRETRAININGS:
         raise ValueError(f"unknown pretraining {pretraining!r}; known: {PRETRAININGS}")
-    return RunSpec(dataset, "semisup", pretraining.removesuffix("_mixup"), seed=seed)
+    return f"wrn_{pretraining}"
 
 
-def build_pretraining(cfg: Config, dataset: str, pretraining: str, image_shape, num_classes: int) -> nn.Module:
-    """DRL/VDRL model (WRN encoder, code-conditioned score U-Net) or the WRN autoencoder."""
-    net, c, h = cfg.datasets[dataset].net, image_shape[0], image_shape[1]
-    wrn = build_wrn(cfg, dataset, image_shape, num_classes, probabilistic=pretraining == "vdrl")
-    if pretraining == "ae":
+def run_spec(dataset: str, pretraining: str, seed: int = 0) -> RunSpec:
+    """The run a pretraining is."""
+    return RunSpec(dataset, "semisup", pretraining_method(pretraining), seed=seed)
+
+
+class WRNPretraining(Method):
+    """A pretraining of LaplaceNet's WRN: runs in the semisup experiment, for its own budget."""
+
+    experiments = ("semisup",)
+
+    def iterations(self, cfg: Config, spec: RunSpec) -> int:
+        return cfg.experiments.semisup.pretrain_iterations or cfg.datasets[spec.dataset].iterations
+
+
+class WRNDRL(WRNPretraining):
+    """DRL eq. 8 with the WRN's own t as the encoder; VDRL with a Gaussian code; drl_mixup on mixed-up images."""
+
+    def __init__(self, pretraining: str, probabilistic: bool = False, use_mixup: bool = False):
+        self.name, self.probabilistic, self.use_mixup = pretraining_method(pretraining), probabilistic, use_mixup
+
+    def build(self, cfg: Config, spec: RunSpec, data: DataShape) -> DRLModel:
+        wrn = build_wrn(cfg, spec.dataset, data.image_shape, data.num_classes, self.probabilistic)
+        return DRLModel(wrn, score_unet(cfg, spec.dataset, data, wrn.code_dim), build_sde(cfg.sde))
+
+    def loss(self, cfg: Config, spec: RunSpec, model: DRLModel):
+        loss = drl_loss(cfg, spec, model.sde)
+        if not self.use_mixup:
+            return loss
+        return lambda m, x0, g: loss(m, mixup(x0, g)[0], g)  # mixup changes the images, not the DRL objective
+
+
+class WRNAutoEncoder(WRNPretraining):
+    """The autoencoder pretraining of DRL Tables 5, 6: the WRN's hidden layer decoded, binary cross-entropy."""
+
+    name = pretraining_method("ae")
+
+    def build(self, cfg: Config, spec: RunSpec, data: DataShape) -> AutoEncoder:
+        wrn = build_wrn(cfg, spec.dataset, data.image_shape, data.num_classes)
+        net, (c, h, _) = cfg.datasets[spec.dataset].net, data.image_shape
         return AutoEncoder(wrn, Decoder(c, h, net.channels, net.num_res_blocks, wrn.code_dim, net.code_hidden))
-    score = ScoreUNet(c, net.channels, net.num_res_blocks, net.emb_dim, wrn.code_dim, net.code_hidden, net.dropout)
-    return DRLModel(wrn, score, build_sde(cfg.sde.kind, cfg.sde.sigma_min, cfg.sde.sigma_max))
 
-
-def pretraining_loss(cfg: Config, spec: RunSpec, pretraining: str, model: nn.Module):
-    """DRL eq. 8 with the encoder's own t (on mixed-up images for drl_mixup), or BCE reconstruction for ae."""
-    if pretraining == "ae":
+    def loss(self, cfg: Config, spec: RunSpec, model: AutoEncoder):
         return lambda m, x0, g: bce_reconstruction_objective(m.decoder, m.encode, x0, g, l1=cfg.penalties.l1)
-    loss = loss_function(cfg, spec, model)
-    if pretraining != "drl_mixup":
-        return loss
-    return lambda m, x0, g: loss(m, mixup(x0, g)[0], g)
 
 
-def pretrain(cfg: Config, dataset: str, pretraining: str, x_train: torch.Tensor, num_classes: int,
-             out_dir: Path) -> State:
-    """Pretrain to completion (resuming from out_dir/ckpt.pt) and save the EMA model as out_dir/model.pt."""
-    spec = run_spec(dataset, pretraining)
-    torch.manual_seed(spec.seed)
-    device, image_shape = pick_device(cfg.train.device), tuple(x_train.shape[1:])
-    model = build_pretraining(cfg, dataset, pretraining, image_shape, num_classes).to(device)
-    iterations = cfg.experiments.semisup.pretrain_iterations or cfg.datasets[dataset].iterations
-    sched = dataclasses.replace(schedule(cfg, spec), iterations=iterations)
-    key = hashlib.sha256(f"{fingerprint(cfg, spec)}/{pretraining}".encode()).hexdigest()
-    state = new_state(model, model.parameters(), sched)
-    state = fit(state, pretraining_loss(cfg, spec, pretraining, model), x_train.to(device), sched, out_dir, key,
-                f"{dataset}/semisup/{pretraining}")
-    save_model(state.ema, cfg, spec, image_shape, out_dir / "model.pt")
-    return state
+register(WRNDRL("drl"))
+register(WRNDRL("vdrl", probabilistic=True))
+register(WRNDRL("drl_mixup", use_mixup=True))
+register(WRNAutoEncoder())
 
 
 def load_pretrained(classifier: WideResNet, path: str | Path) -> None:

@@ -1,6 +1,7 @@
 """Render `reports/tables.md` (Jinja) and the figures from the metrics files; trains nothing."""
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import jinja2
@@ -10,17 +11,9 @@ import torch
 
 from diffrep.config import Config
 from diffrep.io import write_text
-from diffrep.report import figures, generation, semisup
+from diffrep.report import figures, generation, semisup, targets
 from diffrep.report.verdicts import verdict
 from diffrep.sde import build_sde
-
-PAPER = {
-    "latent": "MNIST and CIFAR-10 codes (2-d, uniform t) arrange by class, with style varying inside a class (DRL Fig. 2, 5, 6); no number is given.",
-    "focus": "Focusing training on high noise (sigma uniform) makes the code keep class rather than fine-grained features (DRL Fig. 3, 7, 8); no number is given.",
-    "sweep": "Small t gives almost no class information in the code, an intermediate range of t gives the most, and it declines again for large t (DRL Fig. 11; MNIST peak about t = 0.4-0.6, read off the figure).",
-    "codedim": "Samples for one code vary less as the code's dimension grows from 2 to 4, 8, 16 (DRL Fig. 10, MNIST); no number is given.",
-    "fewshot": "With the best t, E(x0, t) beats AE and VAE codes; at t = 1.0 it is comparable to them (DRL Fig. 12, CIFAR-10, 100 and 1000 labels).",
-}
 
 
 def _fmt(mean: float, std: float | None = None) -> str:
@@ -39,18 +32,20 @@ def latent_rows(sil: pd.DataFrame) -> list[dict]:
 
 
 def latent_verdicts(sil: pd.DataFrame) -> dict[str, str]:
-    """Uniform-t codes cluster by class (silhouette > 0.1); sigma-uniform codes cluster better than uniform-t ones."""
+    """Uniform-t codes cluster by class (silhouette above the threshold); sigma-uniform codes cluster better than
+    uniform-t ones."""
+    clusters = targets.threshold("drl-fig2", "silhouette")
     lat = sil[(sil["experiment"] == "latent") & (~sil["freeze_encoder"].astype(bool))]
     by = lat.set_index(["method", "scheme"])["silhouette"]
     methods = [m for m in ("drl", "vdrl") if (m, "uniform_t") in by and (m, "uniform_sigma") in by]
-    clustered = [m for m in methods if by[(m, "uniform_t")] > 0.1]
+    clustered = [m for m in methods if by[(m, "uniform_t")] > clusters]
     focus = [m for m in methods if by[(m, "uniform_sigma")] > by[(m, "uniform_t")]]
     uniform = ", ".join(f"{m.upper()} {by[(m, 'uniform_t')]:.3f}" for m in methods)
     pairs = ", ".join(f"{m.upper()} {by[(m, 'uniform_sigma')]:.3f} against {by[(m, 'uniform_t')]:.3f}" for m in methods)
     return {
-        "latent": verdict(bool(methods) and len(clustered) == len(methods),
-                           f"uniform-t silhouette {uniform} (reproduces if above 0.1 for both)"),
-        "focus": verdict(bool(methods) and len(focus) == len(methods),
+        "drl-fig2": verdict(bool(methods) and len(clustered) == len(methods),
+                             f"uniform-t silhouette {uniform} (reproduces if above {clusters:g} for both)"),
+        "drl-fig3": verdict(bool(methods) and len(focus) == len(methods),
                           f"sigma-uniform against uniform-t silhouette: {pairs} (reproduces if higher for both)"),
     }
 
@@ -63,7 +58,8 @@ def sweep_table(sil: pd.DataFrame) -> tuple[list[dict], str]:
     peak = agg.loc[agg["mean"].idxmax()]
     low, high = agg.iloc[0], agg.iloc[-1]
     low_std = 0.0 if np.isnan(low["std"]) else low["std"]
-    rises = peak["mean"] > 0 and peak["mean"] - low["mean"] > max(2 * low_std, 0.05)
+    noise_stds, min_rise = (targets.threshold("drl-fig11", k) for k in ("noise_stds", "min_rise"))
+    rises = peak["mean"] > 0 and peak["mean"] - low["mean"] > max(noise_stds * low_std, min_rise)
     falls = peak["t"] < high["t"] and high["mean"] < peak["mean"]
     why = (f"t = {low['t']:.2f} gives {low['mean']:.3f}, the peak is {peak['mean']:.3f} at t = {peak['t']:.2f}, "
            f"t = {high['t']:.2f} gives {high['mean']:.3f}")
@@ -103,15 +99,16 @@ def render_report(cfg: Config, results: Path, out: Path, figdir: Path, templates
     sections = [_dataset_section(cfg, name, results / name, figdir, out.parent) for name in _datasets(cfg)]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
-    text = env.get_template("tables.md.j2").render(cfg=cfg, sections=sections, paper=PAPER, claims=generation.CLAIMS,
-                                                     semisup_claims=semisup.CLAIMS)
+    text = env.get_template("tables.md.j2").render(
+        cfg=cfg, sections=sections, targets={t.id: t for t in targets.all_targets()},
+        outside=[targets.outside_line(t, reason) for t, reason in targets.outside(cfg)],
+        outside_heading=targets.OUTSIDE_HEADING)
     write_text(out, text)
 
 
 def _datasets(cfg: Config) -> list[str]:
     ex = cfg.experiments
-    return sorted(set(ex.latent.datasets) | set(ex.sweep.datasets) | set(ex.fewshot.datasets) | set(ex.codedim.datasets)
-                  | set(ex.generation.datasets) | set(ex.adversarial.datasets) | set(ex.semisup.datasets))
+    return sorted({name for f in fields(ex) for name in getattr(ex, f.name).datasets})
 
 
 def _dataset_section(cfg: Config, name: str, res: Path, figdir: Path, root: Path) -> dict:
@@ -153,10 +150,10 @@ def _generation_section(cfg: Config, sec: dict, res: Path, figdir: Path, rel) ->
     first = fid.iloc[0]
     sec.update(features=first["features"], isc_features=first["isc_features"], fid_samples=int(first["samples"]),
                classifier_accuracy=float(first["classifier_accuracy"]))
-    sigma = build_sde(cfg.sde.kind, cfg.sde.sigma_min, cfg.sde.sigma_max).sigma
+    noise_level = build_sde(cfg.sde).noise_level
     if name in cfg.experiments.generation.datasets:
-        sec["table3"], sec["table3_verdict"] = generation.table3(fid, lambda t: float(sigma(torch.tensor(t))))
-        rows = fid[fid["run"].str.startswith("score-")].sort_values(["prior", "t_init"])  # a row per prior (Fig. 4)
+        sec["table3"], sec["table3_verdict"] = generation.table3(fid, lambda t: float(noise_level(torch.tensor(t))))
+        rows = generation.tinit_rows(fid).sort_values(["prior", "t_init"])  # a row per prior (Fig. 4)
         path = _grid_figure(rows, res, figdir / f"{name}_tinit_samples.png", len(cfg.experiments.generation.t_init),
                             "t_init {t_init:g}, {prior}", f"{name}: samples per t_init and prior")
         sec["figures"]["tinit"] = rel(path)
@@ -164,7 +161,7 @@ def _generation_section(cfg: Config, sec: dict, res: Path, figdir: Path, rel) ->
         alphas, losses = (pd.concat(pd.read_csv(p) for p in sorted((res / d).glob("*.csv")))
                           for d in ("alpha", "loss_per_t"))
         sec["table2"], sec["table2_verdict"] = generation.table2(fid, alphas)
-        adv = fid[fid["run"].str.startswith("adversarial-")]
+        adv = generation.adversarial_rows(fid)
         sec["figures"]["adversarial"] = rel(_grid_figure(adv, res, figdir / f"{name}_adversarial_samples.png", len(adv),
                                                          "p_KL {p_kl:g}", f"{name}: samples per p_KL"))
         path = figdir / f"{name}_adversary_alpha.png"

@@ -7,46 +7,18 @@ import numpy as np
 import pandas as pd
 
 from diffrep.config import Config
+from diffrep.report.targets import Target, all_targets, outside_reason
 from diffrep.report.verdicts import verdict
 
 PAPER_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "miniimagenet": "MiniImageNet"}
 # The digits' label counts stand for these CIFAR-10 ones (2 and 5 labels per class: "few" and "many" labels)
 STAND_IN = {"digits": ("cifar10", {20: 100, 50: 4000})}
 
-_FULL = ("none", "none+mixup", "drl", "drl+mixup", "vdrl", "drl_mixup+mixup", "vdrl+mixup")
-# DRL Table 1 (first five columns) and Table 7 (Mixup-DRL, VDRL with mixup), test accuracy in %
-_TABLE17 = {
-    ("cifar10", 100): (73.68, 75.29, 74.31, 64.67, 81.63, 70.40, 77.51),
-    ("cifar10", 500): (91.31, 92.53, 92.70, 92.31, 92.79, 92.55, 91.46),
-    ("cifar10", 1000): (92.59, 93.13, 93.24, 93.42, 93.60, 93.14, 93.33),
-    ("cifar10", 2000): (94.00, 93.96, 94.18, 93.91, 93.96, 93.80, 94.27),
-    ("cifar10", 4000): (94.73, 94.97, 94.75, 95.22, 95.00, 94.75, 94.87),
-    ("cifar100", 1000): (55.58, 55.24, 55.85, 55.74, 56.47, 55.15, 55.65),
-    ("cifar100", 4000): (67.07, 67.25, 67.22, 67.47, 67.54, 67.09, 67.52),
-    ("cifar100", 10000): (73.19, 72.84, 73.31, 73.66, 73.50, 74.36, 73.20),
-    ("cifar100", 20000): (75.80, 76.07, 76.46, 76.88, 76.64, 77.04, 76.68),
-    ("miniimagenet", 4000): (58.40, 58.84, 58.95, 59.29, 59.14, 59.46, 59.36),
-    ("miniimagenet", 10000): (66.65, 66.80, 67.31, 66.63, 67.46, 67.31, 66.79),
-}
-# DRL Table 4 (100 epochs: none, DRL), Table 5 (none with mixup, t-search, autoencoder), Table 6 (autoencoder)
-_TABLE4 = {("cifar10", 100): (64.12, 69.79), ("cifar10", 500): (86.24, 88.28), ("cifar10", 1000): (87.48, 88.56),
-           ("cifar10", 2000): (89.99, 89.52), ("cifar10", 4000): (90.15, 91.13), ("cifar100", 1000): (45.14, 48.04),
-           ("cifar100", 4000): (59.86, 60.34), ("cifar100", 10000): (64.83, 65.80), ("cifar100", 20000): (65.77, 66.39),
-           ("miniimagenet", 4000): (47.18, 50.75), ("miniimagenet", 10000): (58.66, 58.62)}
-_TABLE5 = {("cifar10", 100): (54.06, 67.07, 64.99), ("cifar100", 1000): (46.28, 47.08, 46.88),
-           ("miniimagenet", 4000): (47.64, 50.31, 48.52)}
-_TABLE6 = {("cifar10", 100): 58.84, ("cifar100", 1000): 55.41, ("miniimagenet", 4000): 57.93}
 
-CLAIMS = {
-    "laplacenet": "LaplaceNet's pseudo-labels improve on supervised training with the same labels (Sellars et al. 2021).",
-    "drl": "DRL pretraining improves on no pretraining with few labels: CIFAR-10, 100 labels, 74.31 against 73.68 "
-           "(Table 1) and 69.79 against 64.12 with 100 epochs (Table 4).",
-    "vdrl": "VDRL pretraining improves on no pretraining with few labels: CIFAR-10, 100 labels, 81.63 against 73.68 (Table 1).",
-    "ae": "Score-matching pretraining beats autoencoder pretraining: CIFAR-10, 100 labels, DRL 74.31 against AE 58.84 "
-          "(Table 6) and 69.79 against 64.99 with 100 epochs (Table 5).",
-    "tsearch": "Choosing t by the warm-up's training loss (t-search) does not beat starting at t = 0.5: CIFAR-10, "
-               "100 labels, 67.07 against 69.79 (Table 5).",
-}
+def _paper_tables() -> list[Target]:
+    """The semi-supervised targets that hold a table of the paper's numbers, the full-budget tables first."""
+    tables = [t for t in all_targets() if t.experiment == "semisup" and t.values]
+    return sorted(tables, key=lambda t: "budget" in t.values)
 
 
 def paper_number(dataset: str, labels: int, setting: str) -> tuple[float | None, str]:
@@ -57,15 +29,13 @@ def paper_number(dataset: str, labels: int, setting: str) -> tuple[float | None,
         n = counts.get(labels)
     base, short = setting.removesuffix("@short"), setting.endswith("@short")
     where = f"{PAPER_NAMES.get(ref, ref)}, {n} labels"
-    if not short and base in _FULL and (ref, n) in _TABLE17:
-        return _TABLE17[(ref, n)][_FULL.index(base)], f"T{1 if _FULL.index(base) < 5 else 7}: {where}"
-    if not short and base == "ae" and (ref, n) in _TABLE6:
-        return _TABLE6[(ref, n)], f"T6: {where}"
-    short_cols = {"none": (_TABLE4, 0), "drl": (_TABLE4, 1), "none+mixup": (_TABLE5, 0), "drl_tsearch": (_TABLE5, 1),
-                  "ae": (_TABLE5, 2)}
-    if base in short_cols and (ref, n) in short_cols[base][0] and (short or base == "drl_tsearch"):
-        table, col = short_cols[base]
-        return table[(ref, n)][col], f"T{4 if table is _TABLE4 else 5}: {where}, 100 epochs"
+    # A full-budget setting falls back on the 100-epoch tables: the paper ran the t-search only there.
+    for t in _paper_tables():
+        budget, columns = t.values.get("budget"), t.values["columns"]
+        row = t.values["rows"].get(ref, {}).get(n)
+        if row is not None and base in columns and (budget or not short):
+            table = f"T{t.ref.removeprefix('Table ')}"
+            return row[columns.index(base)], f"{table}: {where}" + (f", {budget}" if budget else "")
     return None, ""
 
 
@@ -110,20 +80,23 @@ def _compare(agg: pd.DataFrame, better: str, worse: str, labels: int | None, str
 
 
 def verdicts(agg: pd.DataFrame) -> dict[str, str]:
-    """One verdict per claim; 'few labels' is the profile's smallest label count."""
+    """One verdict per target (by its id); 'few labels' is the profile's smallest label count."""
     few = int(agg["labels"].min())
     drl = "drl" if (agg["setting"] == "drl").any() else "drl@short"
     none = "none" if drl == "drl" else "none@short"
     ae = "ae" if drl == "drl" else "ae@short"
     tsearch = "drl_tsearch" if (agg["setting"] == "drl_tsearch").any() else "drl_tsearch@short"
     return {"laplacenet": _compare(agg, "none", "supervised", None),
-            "drl": _compare(agg, drl, none, few), "vdrl": _compare(agg, "vdrl", "none", few),
-            "ae": _compare(agg, drl, ae, few), "tsearch": _compare(agg, tsearch, drl, few, strict=False)}
+            "drl-table4": _compare(agg, drl, none, few), "drl-table1": _compare(agg, "vdrl", "none", few),
+            "drl-table6": _compare(agg, drl, ae, few), "drl-table5": _compare(agg, tsearch, drl, few, strict=False)}
 
 
 def section(cfg: Config, dataset: str, res: Path) -> dict:
     """The semi-supervised part of a dataset's report section."""
     sx = cfg.experiments.semisup
     agg = summary(load_results(res, sx.pretrainings))
-    return {"semisup": table_rows(agg, dataset), "semisup_verdicts": verdicts(agg),
-            "semisup_labels": sx.labels[dataset]}
+    ours = verdicts(agg)
+    # Every claim with a verdict (a missing setting says "not tested"), and the covered ones without a verdict rule.
+    claims = [(t, ours.get(t.id)) for t in all_targets()
+              if t.experiment == "semisup" and (t.id in ours or outside_reason(t, cfg) is None)]
+    return {"semisup": table_rows(agg, dataset), "semisup_claims": claims, "semisup_labels": sx.labels[dataset]}
