@@ -9,7 +9,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from diffrep.config import load
-from diffrep.methods.drl import RunSpec, build_model, loss_function, schedule
+from diffrep.methods.base import DataShape, RunSpec, method_named
 from diffrep.train import new_state, train_step
 
 SIZES = [([32, 64], 128), ([16, 32], 128), ([16, 32], 64), ([16, 32], 32), ([8, 16], 64)]
@@ -26,10 +26,10 @@ def main():
     for channels, batch in SIZES:
         cfg = load(args.profile)
         cfg.datasets["digits"].net.channels, cfg.datasets["digits"].batch_size = channels, batch
-        spec = RunSpec("digits", "latent", "drl")
-        model = build_model(cfg, spec, (1, 8, 8))
-        sched = schedule(cfg, spec)
-        state, loss = new_state(model, model.parameters(), sched), loss_function(cfg, spec, model)
+        spec, method = RunSpec("digits", "latent", "drl"), method_named("drl")
+        model = method.build(cfg, spec, DataShape((1, 8, 8), 10))
+        sched = method.schedule(cfg, spec)
+        state, loss = new_state(model, model.parameters(), sched), method.loss(cfg, spec, model)
         for _ in range(3):
             train_step(state, loss, x, sched)
         t0 = time.perf_counter()

@@ -11,11 +11,6 @@ RESOLVED = f"{CFG.results_root}/{CFG.name}/config.yaml"
 LOGS = f"logs/{CFG.name}"
 BENCH = f"benchmarks/{CFG.name}"
 ENV = "../envs/diffrep.yaml"
-if CFG.fidelity.inception_weights and not os.path.isfile(CFG.fidelity.inception_weights):
-    raise diffrep_config.ConfigError(
-        f"fidelity.inception_weights: {CFG.fidelity.inception_weights!r} is not a file; put torch-fidelity's "
-        "Inception-v3 weights there or leave it empty to score with the domain classifier's features"
-    )
 for _name in CFG.experiments.semisup.datasets:  # MiniImageNet is read from the user's folder, not downloaded
     if CFG.datasets[_name].source == "folder" and not os.path.isdir(CFG.datasets[_name].path):
         raise diffrep_config.ConfigError(

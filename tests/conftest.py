@@ -31,7 +31,8 @@ def copy_repo(dest: Path) -> Path:
     """The project's files, without outputs of earlier runs, as a fresh git + DVC repository."""
     shutil.copytree(ROOT, dest, ignore=SKIP)
     shutil.rmtree(dest / "reports" / "figures", ignore_errors=True)
-    (dest / "reports" / "tables.md").unlink(missing_ok=True)
+    for made in ("tables.md", "metrics.json"):
+        (dest / "reports" / made).unlink(missing_ok=True)
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     return dest
 

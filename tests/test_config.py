@@ -63,7 +63,7 @@ def test_enums_name_what_the_code_knows():
     assert set(config.SAMPLER_METHODS) == set(SAMPLERS)
     assert set(config.SDE_KINDS) == set(SDES)
     assert len(set(config.SEMISUP_SETTINGS)) == 25 and "supervised@short" not in config.SEMISUP_SETTINGS
-    assert {config.setting_pretraining(s) for s in config.SEMISUP_SETTINGS} == {"none", *config.PRETRAININGS}
+    assert {config.parse_setting(s).pretraining for s in config.SEMISUP_SETTINGS} == {"none", *config.PRETRAININGS}
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)

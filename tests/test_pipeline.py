@@ -8,6 +8,9 @@ import pytest
 import yaml
 from conftest import BIN, ENV, ROOT, SMOKE, run, stand_in_paper_inputs
 
+from diffrep import config as cfgmod
+from diffrep.report import targets
+
 
 def table_numbers(text: str) -> list[float]:
     """Every number in the report's table cells (mean or mean ± std)."""
@@ -21,8 +24,10 @@ def test_snakemake_and_dvc_give_the_same_report(smoke):
     assert report == (smoke.dvc / "reports" / "tables.md").read_text()
     numbers = table_numbers(report)
     assert len(numbers) >= 3 * 6 + 3 * 2, "the report's tables should hold the latent, sweep and few-shot numbers"
-    for heading in ("Fig. 11", "Fig. 12", "Fig. 2, 3, 5, 7", "Fig. 10", "Table 3", "Table 2", "Tables 1, 4, 5, 6, 7"):
+    for heading in ("Fig. 11", "Fig. 12", "Fig. 2, 3, 5, 7", "Fig. 9", "Fig. 10", "Table 3", "Table 2",
+                    "Tables 1, 4, 5, 6, 7", targets.OUTSIDE_HEADING):
         assert heading in report
+    assert targets.missing_from(report, cfgmod.load(ROOT / "params" / "smoke.yaml")) == []
     verdicts = [line for line in report.splitlines() if line.startswith("- Ours:")]
     assert len(verdicts) >= 12, "one verdict per claim"
     assert all(re.search(r"\*\*(reproduces|does not reproduce|not tested)\*\*", v) for v in verdicts), verdicts
@@ -66,11 +71,19 @@ def test_snakemake_report_is_one_html_file_with_the_figures(smoke, tmp_path):
 @pytest.mark.pipeline
 def test_dvc_lists_the_results_as_metrics_and_plots(smoke):
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], smoke.dvc).stdout)[""]["data"]
-    for path in ("results/smoke/digits/silhouette.csv", "results/smoke/digits/fewshot.csv",
-                 "results/smoke/digits/fidelity.csv", "results/smoke/digits/semisup/drl.csv"):
-        assert path in shown, sorted(shown)
+    digits = shown["reports/metrics.json"]["data"]["digits"]
+    assert set(digits) == {"silhouette", "fewshot", "fidelity", "semisup"}, digits
+    assert digits["silhouette"]["sweep-t0.5-s0"] == pytest.approx(silhouette_of(smoke.dvc, "sweep-t0.5-s0"))
+    assert 0 <= digits["semisup"]["drl-20labels"] <= 1 and digits["fidelity"]["adversarial-p0.5"]["fid"] > 0
     assert 0 < shown["models/smoke/digits/classifier/accuracy.json"]["data"]["test_accuracy"] <= 1
     assert "results/smoke/digits/loss_per_t/adversarial-p0.5.csv" in run(["dvc", "plots", "show", "--json"], smoke.dvc).stdout
+
+
+def silhouette_of(repo, run_name: str) -> float:
+    import pandas as pd
+
+    sil = pd.read_csv(repo / "results" / "smoke" / "digits" / "silhouette.csv")
+    return float(sil[sil["codes"].str.endswith(f"/{run_name}.npz")]["silhouette"].iloc[0])
 
 
 def stages_run(dvc_output: str) -> list[str]:
@@ -105,11 +118,9 @@ def test_dvc_remote_round_trip_regenerates_the_report_without_training(smoke, tm
         ("name: bad\ntrain: {lr: -0.5}\n", "train.lr", "-0.5"),
         ("name: bad\ntrain: {bogus_key: 1}\n", "train", "bogus_key"),
         ("name: bad\ndatasets: {digits: {iterations: many}}\n", "datasets.digits.iterations", "many"),
-        ("name: bad\nsde: {kind: vp}\n", "sde.kind", "vp"),
+        ("name: bad\nsde: {kind: subvp}\n", "sde.kind", "subvp"),
         ("name: bad\nexperiments: {sweep: {datasets: [mnist]}}\n", "experiments.sweep.datasets", "mnist"),
         ("name: bad\nsampling: {method: ddim}\n", "sampling.method", "ddim"),
-        ("name: bad\nfidelity: {inception_weights: nowhere/inception.pth}\n", "fidelity.inception_weights",
-         "nowhere/inception.pth"),
         (("name: bad\ndatasets: {miniimagenet: {source: folder, path: nowhere/mini}}\n"
           "experiments: {semisup: {datasets: [miniimagenet], labels: {miniimagenet: [20]}}}\n"),
          "datasets.miniimagenet.path", "nowhere/mini"),
@@ -126,13 +137,27 @@ def test_bad_parameters_stop_the_run_naming_key_and_value(repo, text, key, value
     assert key in message and value in message, message[-2000:]
     assert sentinel.read_text() == "kept\n"
     assert sorted(p.name for p in sentinel.parent.iterdir()) == ["finished.csv"], "a refused run writes nothing"
-    if not key.endswith(("inception_weights", ".path")):  # paths are checked where the DAG is planned, not by `resolve`
+    if not key.endswith(".path"):  # dataset folders are checked where the DAG is planned, not by `resolve`
         from diffrep.cli import main
 
         monkeypatch.chdir(repo)
         assert main(["resolve", "params/bad.yaml"]) == 1
         err = capsys.readouterr().err
         assert key in err and value in err, err
+
+
+def test_missing_weights_fail_their_own_job_not_the_planning(repo):
+    """Weights named by path but absent: the rest plans, and the job that fetches them fails naming the file."""
+    profile = yaml.safe_load((repo / "params" / "smoke.yaml").read_text())
+    profile.update(name="weights", fidelity={**profile["fidelity"], "inception_weights": "nowhere/inception.pth"})
+    (repo / "params" / "weights.yaml").write_text(yaml.safe_dump(profile))
+    plan = run(["snakemake", "-n", "reports/tables.md", "--configfile", "params/weights.yaml"], repo).stdout
+    assert re.search(r"^fetch_inception\s+1$", plan, flags=re.MULTILINE) and "train_score" in plan, plan[-2000:]
+    fetch = run(["snakemake", "--cores", "1", "nowhere/inception.pth", "--configfile", "params/weights.yaml"], repo,
+                check=False)
+    log = (repo / "logs" / "weights" / "fetch_inception.log").read_text()
+    assert fetch.returncode != 0 and "nowhere/inception.pth is missing" in log and "fidelity.inception_url" in log, log
+    assert not (repo / "nowhere" / "inception.pth").exists()
 
 
 def test_lint_is_clean_and_help_lists_subcommands():

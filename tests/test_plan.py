@@ -7,7 +7,7 @@ import yaml
 from conftest import ROOT
 
 from diffrep import config
-from diffrep.plan import Plan, dvc_yaml, stage_name
+from diffrep.plan import Plan, dvc_stage, dvc_yaml, stage_name
 
 # jobs per rule that `snakemake -n` planned with the hand-written rules (git 96740ac), which the plan must keep
 BEFORE = {
@@ -38,7 +38,7 @@ def test_every_output_has_one_job_and_every_input_a_maker(profile):
     plan = plan_of(profile)
     outputs = Counter(p for f in plan for j in f.jobs for paths in j.outputs.values() for p in paths)
     assert max(outputs.values()) == 1, [p for p, n in outputs.items() if n > 1]
-    given = {"params.yaml", "reports/templates/tables.md.j2", plan.cfg.fidelity.inception_weights}
+    given = {"params.yaml", "reports/templates/tables.md.j2", "src/diffrep/report/targets.yaml"}
     inputs = {p for f in plan for j in f.jobs for paths in j.inputs.values() for p in paths}
     assert inputs - given <= set(outputs), sorted(inputs - given - set(outputs))
 
@@ -72,6 +72,15 @@ def test_prepare_data_depends_on_the_split_parameters_only():
     assert not any(p.endswith(("iterations", "net", "batch_size")) for p in params)
 
 
+def test_weights_a_profile_names_are_a_job_that_dvc_leaves_in_place():
+    plan = plan_of("paper")
+    fetch = plan["fetch_inception"].job("", "inception")
+    assert fetch.outputs["weights"] == [plan.cfg.fidelity.inception_weights]
+    assert fetch.outputs["weights"] == plan["fidelity"].jobs[0].inputs["inception"]
+    assert dvc_stage(plan["fetch_inception"], fetch)["outs"] == [{plan.cfg.fidelity.inception_weights: {"persist": True}}]
+    assert "fetch_inception" not in [f.name for f in plan_of("default")], "the default scores FID with its classifier"
+
+
 def test_committed_params_yaml_is_the_resolved_default_profile():
     committed = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert committed == config.to_dict(config.load(ROOT / "params" / "default.yaml")), "run `diffrep plan params/default.yaml`"
@@ -85,7 +94,7 @@ def test_dvc_declares_metrics_and_plots_and_one_stage_per_job():
     plan = plan_of("smoke")
     document = yaml.safe_load(dvc_yaml(plan))
     assert list(document["stages"]) == [stage_name(f, j) for f in plan for j in f.jobs]
-    assert "results/smoke/digits/silhouette.csv" in document["metrics"]
+    assert "reports/metrics.json" in document["metrics"]
     assert "models/smoke/digits/classifier/accuracy.json" in document["metrics"]
     assert "reports/figures/digits_silhouette_vs_t.png" in document["plots"]
     report = document["stages"]["report"]

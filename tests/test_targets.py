@@ -37,7 +37,7 @@ def _latent_and_sweep(cfg, name: str, res: Path, rng) -> None:
             (res / "drl_samples").mkdir(exist_ok=True)
             np.savez(res / "drl_samples" / f"{run}.npz", grid=_images(rng, 64), t=0.6, **fig9)
     rows += [{"experiment": "sweep", "method": "drl", "scheme": "single_t", "freeze_encoder": False, "t": t, "seed": s,
-              "silhouette": rng.uniform(-0.3, 0.3), "codes": ""}
+              "silhouette": rng.uniform(-0.3, 0.3), "codes": f"codes/sweep-t{t}-s{s}.npz"}
              for t in cfg.experiments.sweep.t for s in cfg.experiments.sweep.seeds]
     pd.DataFrame(rows).to_csv(res / "silhouette.csv", index=False)
 

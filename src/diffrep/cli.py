@@ -246,10 +246,11 @@ def cmd_fidelity(args) -> None:
     """FID/IS of every sample set against the training images: Inception when its weights are given, else the classifier."""
     from diffrep import data
     from diffrep.evaluate.fidelity import fidelity_metrics
+    from diffrep.weights import local_path
 
     cfg = cfgmod.load(args.config)
     _use_threads(args.threads)
-    inception = cfg.fidelity.inception_weights
+    inception = local_path(cfg, "inception")
     features, weights = ("inception", inception) if inception else ("classifier", args.classifier)
     reference, _ = data.load(args.data, "train")
     accuracy = json.loads(Path(args.classifier).with_name("accuracy.json").read_text())["test_accuracy"]

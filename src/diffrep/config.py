@@ -383,7 +383,7 @@ def _check_references(raw: dict[str, Any], origin: str) -> None:
     if missing:
         raise ConfigError(f"{origin}: experiments.semisup.labels: no label counts for {missing}")
     defaults = SemisupExperiment()
-    used = {setting_pretraining(s) for s in semisup.get("settings", defaults.settings)} - {"none"}
+    used = {parse_setting(s).pretraining for s in semisup.get("settings", defaults.settings)} - {"none"}
     listed = set(semisup.get("pretrainings", defaults.pretrainings))
     if used != listed:
         raise ConfigError(f"{origin}: experiments.semisup.pretrainings: {sorted(listed)} must be the pretrainings "
@@ -409,11 +409,6 @@ def parse_setting(name: str) -> Setting:
     base, use_mixup = column.removesuffix("+mixup"), column.endswith("+mixup")
     pretraining = {"supervised": "none", "drl_tsearch": "drl"}.get(base, base)
     return Setting(name, column, pretraining, base == "drl_tsearch", use_mixup, short, name == "supervised")
-
-
-def setting_pretraining(setting: str) -> str:
-    """The pretrained model a semi-supervised setting starts from."""
-    return parse_setting(setting).pretraining
 
 
 def _build(cls: type, raw: dict[str, Any]) -> Any:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from diffrep.config import DatasetConfig
-from diffrep.io import atomic_path, write_json
+from diffrep.io import write_json, write_npz
 
 DATASETS = ("digits", "mnist", "cifar10", "cifar100", "miniimagenet")
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
@@ -262,12 +262,8 @@ def _write(out_dir: Path, name: str, dcfg: DatasetConfig, train: Arrays, test: A
 
 def _save_npz(path: Path, x: np.ndarray, y: np.ndarray) -> str:
     """Write x and y atomically; return the file's sha256."""
-    with atomic_path(path) as tmp:
-        # A file object, because given a path numpy appends ".npz" to the temporary name.
-        with open(tmp, "wb") as fh:
-            np.savez(fh, x=x, y=y)
-        digest = _sha256(tmp)
-    return digest
+    write_npz(path, x=x, y=y)
+    return _sha256(path)
 
 
 def _sha256(path: Path) -> str:

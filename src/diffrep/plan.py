@@ -14,7 +14,8 @@ this module and `params.yaml` stays the plain resolved profile that the closed s
 to a list that adds or removes runs (`experiments.sweep.t`, ...) needs `diffrep plan` again before `dvc repro`;
 `dvc exp run -S key=value` on every other parameter reruns the stages that depend on it.
 
-This module imports only `config`: it names runs, paths and CLI flags, and never builds a model.
+This module imports only `config` and `weights` (both without torch): it names runs, paths and CLI flags, and never
+builds a model.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from diffrep.config import Config
+from diffrep.weights import WEIGHTS, local_path
 
 TRAINING = ("sde", "train", "penalties", "datasets")
 # what `diffrep prepare` reads of a dataset's block: a change to any of them makes a new split
@@ -85,6 +87,7 @@ class Family:
     metrics: tuple[str, ...] = ()  # outputs that hold the results' numbers (DVC metrics)
     plots: tuple[str, ...] = ()  # outputs that DVC plots (CSV series)
     committed: bool = False  # outputs kept in git, not in DVC's cache (the report)
+    persist: bool = False  # outputs DVC leaves in place when it reruns the job (weights a user placed by hand)
     shown: dict[str, str] = field(default_factory=dict)  # output -> its category in `snakemake --report`
 
     @property
@@ -235,6 +238,25 @@ def prepare_data(plan: Plan) -> Family:
     return Family("prepare_data", outputs, False, jobs, local=True)
 
 
+def fetching(name: str) -> Callable[[Plan], Family]:
+    """Pretrained weights the evaluation reads (Inception for FID), fetched like the datasets; none where the profile
+    names neither a path nor a URL for them."""
+
+    def build(plan: Plan) -> Family:
+        path = local_path(plan.cfg, name)
+
+        def outputs(dataset: str, run: str) -> dict[str, list[str]]:
+            return {"weights": [path]}
+
+        keys = tuple(f"{WEIGHTS[name]}.{name}_{key}" for key in ("url", "md5"))
+        jobs = [Job(f"fetch_{name}", "", name, "", "fetch-weights",
+                    {"--config": plan.config, "--name": name, "--out": path}, {}, outputs("", name), keys,
+                    Resources(runtime=30), threaded=False)] if path else []
+        return Family(f"fetch_{name}", outputs, False, jobs, local=True, persist=True)
+
+    return build
+
+
 def encoding(experiment: str, runs: Callable[[Plan], list[Run]]) -> Callable[[Plan], Family]:
     """One job per experiment and dataset encodes all of its models: the start-up (~3 s of imports) is paid once."""
 
@@ -303,7 +325,7 @@ def fidelity(plan: Plan) -> Family:
     def outputs(dataset: str, run: str) -> dict[str, list[str]]:
         return {"scores": [plan.result(dataset, "fidelity.csv")]}
 
-    inception = [plan.cfg.fidelity.inception_weights] if plan.cfg.fidelity.inception_weights else []
+    inception = made(plan, fetching("inception"))
 
     def make(d, out):
         samples = [plan.result(d, "samples", f"{name}.npz") for name, _, _ in sample_sets(plan, d)]
@@ -313,7 +335,7 @@ def fidelity(plan: Plan) -> Family:
                 {"samples": samples, "classifier": [classifier], "train": [plan.data(d, "train.npz")],
                  "inception": inception}, out, ("fidelity",), plan.torch_job(mem_mb=8000, runtime=120))
 
-    return per_dataset("fidelity", plan.datasets("generation", "adversarial"), outputs, make, metrics=("scores",))
+    return per_dataset("fidelity", plan.datasets("generation", "adversarial"), outputs, make)
 
 
 def loss_per_t(plan: Plan) -> Family:
@@ -384,7 +406,7 @@ def silhouette(plan: Plan) -> Family:
                 {"codes": [plan.result(d, "codes", f"{r}.npz") for r in runs]}, out, (), Resources(mem_mb=2000, runtime=30),
                 False)
 
-    return per_dataset("silhouette", plan.datasets("latent", "sweep"), outputs, make, metrics=("scores",))
+    return per_dataset("silhouette", plan.datasets("latent", "sweep"), outputs, make)
 
 
 def fewshot(plan: Plan) -> Family:
@@ -397,7 +419,7 @@ def fewshot(plan: Plan) -> Family:
         return ("", "fewshot", {"--config": plan.config, "--codes-dir": plan.result(d, "codes"), "--out": out["scores"][0]},
                 {"codes": codes}, out, ("experiments.fewshot",), Resources(mem_mb=2000, runtime=30), False)
 
-    return per_dataset("fewshot", plan.ex.fewshot.datasets, outputs, make, metrics=("scores",))
+    return per_dataset("fewshot", plan.ex.fewshot.datasets, outputs, make)
 
 
 def laplacenet(plan: Plan) -> Family:
@@ -415,7 +437,7 @@ def laplacenet(plan: Plan) -> Family:
                              "--model": model, "--out": outputs(d, p)["scores"]},
                             {"train": [plan.data(d, "train.npz")], "test": [plan.data(d, "test.npz")], "model": model},
                             outputs(d, p), (*TRAINING, "experiments.semisup"), plan.torch_job(runtime=480)))
-    return Family("laplacenet", outputs, True, jobs, metrics=("scores",))
+    return Family("laplacenet", outputs, True, jobs)
 
 
 def report_figures(plan: Plan) -> list[str]:
@@ -438,17 +460,18 @@ def made(plan: Plan, build: Callable[[Plan], Family]) -> list[str]:
 def report(plan: Plan) -> Family:
     """reports/tables.md and every figure, from the metrics files alone."""
     def outputs(dataset: str, run: str) -> dict[str, list[str]]:
-        return {"tables": ["reports/tables.md"], "figures": report_figures(plan)}
+        return {"tables": ["reports/tables.md"], "metrics": ["reports/metrics.json"], "figures": report_figures(plan)}
 
     inputs = {"silhouette": made(plan, silhouette), "fewshot": made(plan, fewshot), "semisup": made(plan, laplacenet),
               "fidelity": made(plan, fidelity), "drl_samples": made(plan, drl_samples),
               "codedim": made(plan, code_dim_samples), "adversarial": made(plan, loss_per_t),
-              "template": ["reports/templates/tables.md.j2"], "config": [plan.config]}
+              "template": ["reports/templates/tables.md.j2"], "targets": ["src/diffrep/report/targets.yaml"],
+              "config": [plan.config]}
     results = f"{plan.cfg.results_root}/{plan.cfg.name}"
     job = Job("report", "", "report", "", "report", {"--config": plan.config, "--results": results,
                                                      "--figures": "reports/figures", "--out": "reports/tables.md"},
               inputs, outputs("", ""), (), Resources(mem_mb=2000, runtime=30), threaded=False)
-    return Family("report", outputs, False, [job], local=True, committed=True,
+    return Family("report", outputs, False, [job], local=True, committed=True, metrics=("metrics",),
                   shown={"figures": "Figures", "tables": "Tables"})
 
 
@@ -461,6 +484,7 @@ def latent_models(plan: Plan) -> list[Run]:
 # `training(...)` entry, and the evaluation families that read its outputs.
 FAMILIES: list[Callable[[Plan], Family]] = [
     prepare_data,
+    fetching("inception"),
     training("train_latent", "latent", latent_runs),
     training("train_latent_frozen", "latent", frozen_runs),
     training("train_sweep", "sweep", sweep_runs),
@@ -503,7 +527,8 @@ def dvc_stage(family: Family, job: Job) -> dict:
     """One job as a DVC stage: the same command, its inputs as deps, its parameter keys, its outputs."""
     outs = [p for paths in job.outputs.values() for p in paths]
     stage = {"cmd": job.cmd(), "deps": [p for paths in job.inputs.values() for p in paths], "params": list(job.params),
-             "outs": [{p: {"cache": False}} for p in outs] if family.committed else outs}
+             "outs": [{p: {"cache": False}} if family.committed else {p: {"persist": True}} if family.persist else p
+                      for p in outs]}
     return {k: v for k, v in stage.items() if v}
 
 

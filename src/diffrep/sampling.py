@@ -12,6 +12,7 @@ from itertools import pairwise
 import torch
 from tqdm import tqdm
 
+from diffrep.config import SamplingConfig
 from diffrep.sde import SDE, _batch
 
 # score-SDE's sampling_eps, for every method: the score grows like 1 / sigma(t)^2 as t -> 0, which makes the last
@@ -145,7 +146,7 @@ SAMPLERS = {"pc": predictor_corrector, "em": euler_maruyama, "ode": probability_
 
 
 @torch.no_grad()
-def sample(score_fn, sde: SDE, shape, method: str, steps: int, *, snr: float = 0.16, t_init: float = 1.0,
+def sample(score_fn, sde: SDE, shape, method: str, steps: int, *, snr: float = SamplingConfig.snr, t_init: float = 1.0,
            prior: str = "gaussian", eps: float | None = None, generator: torch.Generator | None = None,
            progress: bool = False, x_init: torch.Tensor | None = None,
            device: torch.device | str | None = None) -> tuple[torch.Tensor, int]:

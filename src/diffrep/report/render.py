@@ -11,7 +11,7 @@ import torch
 
 from diffrep.config import Config
 from diffrep.io import write_text
-from diffrep.report import figures, generation, semisup, targets
+from diffrep.report import figures, generation, metrics, semisup, targets
 from diffrep.report.verdicts import verdict
 from diffrep.sde import build_sde
 
@@ -95,8 +95,9 @@ def codedim_table(spreads: pd.DataFrame) -> tuple[list[dict], str]:
 
 
 def render_report(cfg: Config, results: Path, out: Path, figdir: Path, templates: Path = Path("reports/templates")) -> None:
-    """Figures and `tables.md` for every dataset of the profile."""
+    """Figures, `tables.md` and the metrics summary beside it, for every dataset of the profile."""
     sections = [_dataset_section(cfg, name, results / name, figdir, out.parent) for name in _datasets(cfg)]
+    metrics.write_summary(results, _datasets(cfg), out.with_name("metrics.json"))
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     text = env.get_template("tables.md.j2").render(

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from diffrep.config import Config
+from diffrep.config import Config, parse_setting
 from diffrep.report.targets import Target, all_targets, outside_reason
 from diffrep.report.verdicts import verdict
 
@@ -27,7 +27,8 @@ def paper_number(dataset: str, labels: int, setting: str) -> tuple[float | None,
     if dataset in STAND_IN:
         ref, counts = STAND_IN[dataset]
         n = counts.get(labels)
-    base, short = setting.removesuffix("@short"), setting.endswith("@short")
+    parsed = parse_setting(setting)
+    base, short = parsed.column, parsed.short
     where = f"{PAPER_NAMES.get(ref, ref)}, {n} labels"
     # A full-budget setting falls back on the 100-epoch tables: the paper ran the t-search only there.
     for t in _paper_tables():
