@@ -40,7 +40,7 @@ def test_every_block_is_closed_and_the_dataset_block_is_defined_once():
     assert json.dumps(schema).count('"test_fraction"') == 1
 
 
-FREE_TEXT = {"name", "data_root", "models_root", "results_root", "url", "files", "path", "inception_weights",
+FREE_TEXT = {"name", "data_root", "models_root", "results_root", "url", "files", "path", "inception_weights", "lpips_weights",
              "inception_url", "inception_md5"}
 
 

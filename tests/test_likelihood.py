@@ -131,3 +131,15 @@ def test_bits_per_dim_hand_cases():
     assert bits_per_dim(0.5 * math.log(2 * math.pi), 1) == pytest.approx(math.log2(2 * math.pi) / 2)
     # a density 2^D on [0, 1/2]^D: log p = D ln 2, one bit per dimension less than uniform
     assert bits_per_dim(-10 * math.log(2), 10, levels=256) == pytest.approx(7.0)
+
+
+def test_image_shaped_data_give_the_likelihood_of_their_flattened_pixels():
+    """Images (N, C, H, W) are integrated as their D pixels, with one divergence integral per image."""
+    sde, x = SDES["vp"], data(8, 3)
+    flat, _ = log_likelihood(gaussian_score(sde, MU, S2), sde, x, eps=EPS, trace="exact")
+
+    def image_score(xt, t):
+        return gaussian_score(sde, MU, S2)(xt.flatten(1), t).reshape(xt.shape)
+
+    images, _ = log_likelihood(image_score, sde, x.reshape(8, 1, 4, 4), eps=EPS, trace="exact")
+    assert images.shape == (8,) and torch.allclose(images, flat, atol=1e-6)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -332,11 +333,71 @@ def cmd_fetch_weights(args) -> None:
     fetch_configured(cfgmod.load(args.config), args.name, args.out)
 
 
+def cmd_lsgm_evaluate(args) -> None:
+    """LSGM eq. 6: a run's test NELBO (ODE likelihood of the latent, the backbone's beside it) and its ODE samples."""
+    from diffrep import data
+    from diffrep.evaluate.nelbo import evaluate_run
+
+    _use_threads(args.threads)
+    cfg = cfgmod.load(args.config)  # evaluation settings come from the profile
+    x_test, _ = data.load(args.data, "test")
+    record, x, meta = evaluate_run(args.model, x_test, cfg.experiments.lsgm)
+    write_text(args.out, json.dumps(record, indent=2) + "\n")
+    write_npz(args.samples, x=_to_uint8(x), meta=json.dumps(meta))
+
+
+def cmd_lsgm_speed(args) -> None:
+    """LSGM Fig. 4: samples of LSGM's ODE and the data-space score model's ODE per tolerance, and its PC sampler; --out
+    lists LSGM's sets per tolerance, then the data-space ODE's, then PC's."""
+    from diffrep.evaluate.nelbo import data_space_samples, model_samples
+    from diffrep.methods.run import load_model
+
+    _use_threads(args.threads)
+    cfg = cfgmod.load(args.config)
+    s, tolerances = cfg.experiments.lsgm, cfg.experiments.lsgm.tolerances
+    if len(args.out) != 2 * len(tolerances) + 1:
+        raise ValueError(f"give {2 * len(tolerances) + 1} --out files: LSGM and ODE per tolerance, then PC")
+    lsgm, _, _ = load_model(args.model)
+    score, _, _ = load_model(args.score)
+    latent, n = lsgm.vae.latent_shape(lsgm.image_shape), s.speed_samples
+    sets = [model_samples(lsgm, n, latent, s, tol, s.seed) for tol in tolerances]
+    sets += [data_space_samples(score, n, score.image_shape, "ode", tol, 0, 0.0, s.seed) for tol in tolerances]
+    sets.append(data_space_samples(score, n, score.image_shape, cfg.sampling.method, math.nan, cfg.sampling.steps,
+                                   cfg.sampling.snr, s.seed))
+    for out, (x, meta) in zip(args.out, sets, strict=True):
+        write_npz(out, x=_to_uint8(x), meta=json.dumps(meta))
+
+
+def cmd_reconstruct(args) -> None:
+    """ScoreVAE Tables 1-6: each model's reconstructions of the first test images (the conditional reverse SDE, or the
+    beta-VAE's decoder, seeded by the run's seed), then L2, LPIPS and the classifier's feature distance of them all."""
+    from diffrep import data
+    from diffrep.evaluate.reconstruction import (
+        reconstruct,
+        score_reconstructions,
+        vgg_weights,
+    )
+    from diffrep.methods.run import load_model
+    from diffrep.train import pick_device
+
+    pairs = _per_model(args, "out")
+    _use_threads(args.threads)
+    ex = cfgmod.load(args.config).experiments.scorevae  # evaluation settings come from the profile
+    device = pick_device(args.device)
+    x0 = data.load(args.data, "test")[0][: ex.test_images]
+    for model_path, out in pairs:
+        model, spec, _ = load_model(model_path, device)
+        x_hat = reconstruct(model, x0.to(device), ex.steps, ex.batch_size, spec.seed)
+        write_npz(out, x0=x0.numpy(), x_hat=x_hat.cpu().numpy(), method=spec.method, seed=spec.seed, steps=ex.steps)
+    rows = score_reconstructions(args.out, vgg_weights(ex.lpips_weights), args.classifier)
+    _write_csv(rows, args.scores, log_density=ex.log_density, weighting=ex.weighting)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="diffrep", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_data_commands, _training_commands, _code_commands, _sample_commands, _semisup_commands,
-                _report_commands):
+                _report_commands, _lsgm_commands, _scorevae_commands):
         add(sub)
     return p
 
@@ -443,6 +504,30 @@ def _report_commands(sub) -> None:
     s = _command(sub, "fetch-weights", cmd_fetch_weights, "download pretrained weights, checked against their md5",
                  config=True, out=True)
     s.add_argument("--name", required=True, help="which weights: inception (torch-fidelity's Inception-v3, for FID)")
+
+
+def _lsgm_commands(sub) -> None:
+    s = _command(sub, "lsgm-evaluate", cmd_lsgm_evaluate,
+                 "LSGM: a run's test NELBO (ODE on the latent) beside its backbone's, and its ODE samples",
+                 config=True, out=True, data=True, threads=True)
+    s.add_argument("--model", required=True, help="an LSGM model.pt (stage 1 or 2)")
+    s.add_argument("--samples", required=True, help="the samples file (.npz) to write")
+
+    s = _command(sub, "lsgm-speed", cmd_lsgm_speed, "LSGM Fig. 4: ODE samples per tolerance beside a data-space model",
+                 config=True, threads=True)
+    s.add_argument("--model", required=True, help="the LSGM model.pt")
+    s.add_argument("--score", required=True, help="the data-space score model.pt (DRL's train_score)")
+    s.add_argument("--out", required=True, nargs="+", help="samples files: LSGM per tolerance, data-space ODE per "
+                   "tolerance, then data-space PC")
+
+
+def _scorevae_commands(sub) -> None:
+    s = _command(sub, "reconstruct", cmd_reconstruct,
+                 "ScoreVAE Tables 1-6: reconstructions of the first test images and their L2, LPIPS or feature distance",
+                 config=True, data=True, threads=True, device=True)
+    _models(s, "model.pt files of the scorevae experiment", out="reconstruction files (.npz)")
+    s.add_argument("--classifier", help="the domain classifier (a distance on its features; LPIPS needs VGG weights)")
+    s.add_argument("--scores", required=True, help="the CSV of every file's distances")
 
 
 def _command(sub, name: str, func, help: str, **common: bool) -> argparse.ArgumentParser:

@@ -38,6 +38,19 @@ _DATASET_LIST = {"items": {"enum": DATASETS}, "uniqueItems": True}
 _T_LIST = {"items": {"minimum": 0, "maximum": 1}, "minItems": 1, "uniqueItems": True}
 _SEED_LIST = {"items": {"minimum": 0}, "minItems": 1, "uniqueItems": True}
 
+LSGM_PRIOR_SCHEMES = ("ll_uniform", "ll_iw", "drop_all_uniform", "drop_all_iw", "drop_sigma2t_uniform",
+                      "drop_sigma2t_iw")  # LSGM's t-sampling schemes of the prior (App. B; Table 6)
+LSGM_Q_SCHEMES = ("rew", "ll_iw")  # the encoder's t: the prior's reweighted, or its own from r_ll (Table 6)
+# The cells of LSGM Table 6, `<sde>-<prior scheme>-<encoder t>`: no r_ll or r_un for the geometric VPSDE (n/a there).
+LSGM_CELLS = tuple(f"{sde}-{p}-{q}" for sde in ("vp", "geometric_vp") for p in LSGM_PRIOR_SCHEMES
+                   for q in LSGM_Q_SCHEMES if (p.startswith("drop") or q == "rew")
+                   and not (sde == "geometric_vp" and p in ("ll_iw", "drop_all_iw")))
+
+
+def lsgm_method(cell: str = "", mixed: bool = True, binary: bool = False) -> str:
+    """An LSGM variant's method (and run) name: `lsgm-vae` (stage 1) or `lsgm-<cell>`, then `-nomix`, `-binary`."""
+    return "-".join(["lsgm", cell or "vae", *(["nomix"] * (not mixed)), *(["binary"] * binary)])
+
 
 class ConfigError(ValueError):
     """A profile that does not match the schema: names the key and the value."""
@@ -265,6 +278,88 @@ class FidelityConfig:
 
 
 @dataclass
+class LSGMExperiment:
+    """LSGM (Vahdat et al. 2021) Tables 2, 4-6, Fig. 4, sec. 5.2: a VAE (stage 1), then a latent score prior trained end
+    to end with it (stage 2), per Table 6 cell `<sde>-<prior scheme>-<encoder t>`."""
+
+    datasets: list[str] = field(default_factory=lambda: ["digits"], metadata=schema(
+        "gray-level (or colour) runs: NELBO in bits/dim, FID, Table 6 and sec. 5.2", **_DATASET_LIST))
+    binarized: list[str] = field(default_factory=lambda: ["digits"], metadata=schema(
+        "dynamically binarized runs: NELBO in nats (Tables 4, 5)", items={"enum": DATASETS}, uniqueItems=True))
+    levels: dict[str, int] = field(default_factory=lambda: {"digits": 17, "mnist": 256, "cifar10": 256}, metadata=schema(
+        "the gray levels of each dataset's pixels (digits: 0..16), the decoder's categories", propertyNames={"enum": DATASETS},
+        additionalProperties={"minimum": 2}))
+    sde: SDEConfig = field(default_factory=lambda: SDEConfig(kind="vp", eps=0.01))
+    cell: str = field(default="vp-ll_iw-rew", metadata=schema(
+        "the main stage-2 run (also end to end vs frozen VAE and mixed score vs none, sec. 5.2)", enum=LSGM_CELLS))
+    cells: list[str] = field(default_factory=lambda: ["geometric_vp-ll_uniform-rew", "vp-drop_sigma2t_iw-rew"],
+                             metadata=schema("further Table 6 cells to train", items={"enum": LSGM_CELLS},
+                                             uniqueItems=True))
+    ablations: bool = field(default=True, metadata=schema(
+        "train the main cell with a frozen VAE and without the mixed score too (sec. 5.2)"))
+    latent_channels: int = field(default=2, metadata=schema(minimum=1))
+    vae: NetConfig = field(default_factory=lambda: NetConfig(channels=[16, 32], emb_dim=32))
+    prior: NetConfig = field(default_factory=lambda: NetConfig(channels=[16, 32], emb_dim=32))
+    mixing_logit: float = field(default=-3.0, metadata=schema("initial mixing logit per latent channel (MNIST: -6)"))
+    stage1_iterations: int = field(default=1500, metadata=schema(minimum=1))
+    stage2_iterations: int = field(default=1000, metadata=schema(minimum=1))
+    batch_size: int = field(default=64, metadata=schema(minimum=1))
+    lr_vae: float = field(default=1e-3, metadata=schema("stage 1", exclusiveMinimum=0, maximum=1))
+    lr_vae_stage2: float = field(default=1e-4, metadata=schema(exclusiveMinimum=0, maximum=1))
+    lr_prior: float = field(default=3e-4, metadata=schema(exclusiveMinimum=0, maximum=1))
+    warmup: int = field(default=100, metadata=schema(minimum=0))
+    ema: float = field(default=0.999, metadata=schema(minimum=0, maximum=1))
+    kl_start: float = field(default=1e-4, metadata=schema(minimum=0))
+    kl_stage1: float = field(default=0.7, metadata=schema("KL coefficient at the end of stage 1", minimum=0))
+    kl_anneal: float = field(default=0.1, metadata=schema("share of stage 2 over which the KL coefficient reaches 1",
+                                                          minimum=0, maximum=1))
+    ode_eps: float = field(default=1e-5, metadata=schema(exclusiveMinimum=0, maximum=0.1))
+    ode_tolerance: float = field(default=1e-5, metadata=schema("rtol = atol of the likelihood and sampling ODE",
+                                                               exclusiveMinimum=0))
+    hutchinson: str = field(default="fixed", metadata=schema(
+        "probe noise of the NELBO's trace: fresh per evaluation (LSGM) or fixed per solve", enum=("fresh", "fixed")))
+    eval_batch: int = field(default=500, metadata=schema(minimum=1))
+    samples: int = field(default=400, metadata=schema("samples per run for FID", minimum=2))
+    tolerances: list[float] = field(default_factory=lambda: [1e-2, 1e-3, 1e-4, 1e-5], metadata=schema(
+        "ODE tolerances of Fig. 4", items={"exclusiveMinimum": 0}, minItems=1, uniqueItems=True))
+    speed_samples: int = field(default=100, metadata=schema("samples per set of Fig. 4 (one batch)", minimum=2))
+    seed: int = field(default=0, metadata=schema(minimum=0))
+
+
+SCOREVAE_LOG_DENSITIES = ("full", "authors")
+SCOREVAE_WEIGHTINGS = ("sigma2", "likelihood")
+
+
+@dataclass
+class ScoreVAEExperiment:
+    """ScoreVAE Tables 1-6: a frozen VP prior, the time-dependent encoder, ScoreVAE+, beta-VAE and DiffDecoder."""
+
+    datasets: list[str] = field(default_factory=lambda: ["digits"], metadata=schema(**_DATASET_LIST))
+    sde: SDEConfig = field(default_factory=lambda: SDEConfig(kind="vp", eps=1e-3), metadata=schema(
+        "the experiment's own SDE (the authors': VP, beta 0.1 -> 20, t ~ U(eps, 1) with eps = 1e-3)"))
+    latent_dim: int = field(default=8, metadata=schema(minimum=1))
+    beta: float = field(default=0.01, metadata=schema("KL weight of ScoreVAE, the beta-VAE and DiffDecoder", minimum=0))
+    log_density: str = field(default="full", metadata=schema(
+        "log q(z | x_t, t): the full Gaussian, or the authors' code, which drops -1/2 sum logvar",
+        enum=SCOREVAE_LOG_DENSITIES))
+    weighting: str = field(default="sigma2", metadata=schema(
+        "lambda(t) of the encoder's loss: sigma_t^2 (the authors') or the likelihood weighting g(t)^2",
+        enum=SCOREVAE_WEIGHTINGS))
+    prior_iterations: int = field(default=0, metadata=schema("0: the dataset's iterations", minimum=0))
+    encoder_iterations: int = field(default=0, metadata=schema("0: the dataset's iterations", minimum=0))
+    corrector_iterations: int = field(default=0, metadata=schema("0: the dataset's iterations", minimum=0))
+    vae_iterations: int = field(default=0, metadata=schema("0: the dataset's iterations", minimum=0))
+    diffdecoder_iterations: int = field(default=0, metadata=schema("0: the dataset's iterations", minimum=0))
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata=schema(**_SEED_LIST))
+    steps: int = field(default=1000, metadata=schema("Euler-Maruyama steps of a reconstruction", minimum=1))
+    test_images: int = field(default=1000, metadata=schema("test images reconstructed per model", minimum=2))
+    figure_images: int = field(default=8, metadata=schema("of those, shown in the figures", minimum=1))
+    batch_size: int = field(default=500, metadata=schema("images reconstructed at once", minimum=1))
+    lpips_weights: str = field(default="", metadata=schema(
+        "a local VGG16 file (torchvision's vgg16-397923af.pth) for LPIPS; empty: $TORCH_HOME/hub/checkpoints"))
+
+
+@dataclass
 class Experiments:
     """The experiments of the DRL paper, each with its datasets and settings."""
 
@@ -275,6 +370,8 @@ class Experiments:
     generation: GenerationExperiment = field(default_factory=GenerationExperiment)
     adversarial: AdversarialExperiment = field(default_factory=AdversarialExperiment)
     semisup: SemisupExperiment = field(default_factory=SemisupExperiment)
+    lsgm: LSGMExperiment = field(default_factory=LSGMExperiment)
+    scorevae: ScoreVAEExperiment = field(default_factory=ScoreVAEExperiment)
 
 
 @dataclass

@@ -92,7 +92,7 @@ def log_likelihood(score_fn, sde: SDE, x: torch.Tensor, *, eps: float = 1e-5, rt
     v = hutchinson_probe(probe, noise, x, generator) if trace == "hutchinson" else None
     counted = CountedScore(score_fn)
     rhs = flow_with_divergence(sde, counted, x.shape, DIVERGENCES[trace], v)
-    y0 = torch.cat([x.flatten(1), torch.zeros_like(x[:, :1].flatten(1))], 1)
+    y0 = torch.cat([x.flatten(1), torch.zeros(x.shape[0], 1, dtype=x.dtype, device=x.device)], 1)
     y = solve_ode(rhs, y0, eps, sde.T, rtol=rtol, atol=atol, progress=progress)
     z, integral = y[:, :-1].reshape(x.shape).to(x), y[:, -1].to(x.device)
     return sde.prior_logp(z).double() + integral, counted.calls

@@ -111,7 +111,7 @@ def kl_penalty(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 def reparameterize(mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """z = mean + exp(logvar / 2) * e, e ~ N(0, I)."""
-    e = torch.randn(mean.shape, generator=generator, device=mean.device)
+    e = torch.randn(mean.shape, generator=generator).to(mean.device)  # drawn on the CPU: one seed, one draw, any device
     return mean + (0.5 * logvar).exp() * e
 
 
@@ -158,3 +158,222 @@ def mixup(x: torch.Tensor, generator: torch.Generator | None) -> tuple[torch.Ten
     lam = float(torch.rand((), generator=generator))
     perm = torch.randperm(x.shape[0], generator=generator).to(x.device)
     return lam * x + (1 - lam) * x[perm], perm, lam
+
+
+# LSGM ---------------------------------------------------------------------------------------------------------------
+# Vahdat, Kreis, Kautz: a VAE whose prior is a score model on the latent. The cross entropy of Theorem 1 / eq. 7 with
+# the mixed score (sec. 3.2), and the t-sampling schemes of sec. 3.4 / App. B with one signature,
+# scheme(sde, eps, n, generator) -> LSGMDraw. Every scheme estimates int_eps^1 (w(t) / 2) E||eps - eps_hat||^2 dt, so
+# its weights are w(t) / (2 r(t)), r the density t is drawn from on [eps, 1]. The uniform schemes therefore carry the
+# factor 1 - eps that the authors' code leaves out (a 1 % bias at eps = 1e-2): all schemes estimate the same integral.
+import math  # this paper's section keeps its imports with it
+from typing import NamedTuple
+
+from diffrep.sde import VPSDE, VPFamilySDE
+
+
+class LSGMDraw(NamedTuple):
+    """Times t, the prior's weight w_p(t) / (2 r(t)) (eq. 9) and the likelihood weight w_ll(t) / (2 r(t)) (eq. 8)."""
+
+    t: torch.Tensor
+    prior_weight: torch.Tensor
+    likelihood_weight: torch.Tensor
+
+
+def w_ll(sde: VPFamilySDE, t: torch.Tensor) -> torch.Tensor:
+    """LSGM Table 1: w_ll(t) = g(t)^2 / sigma_t^2 (maximum likelihood); w_un = 1 and w_re = g(t)^2."""
+    return sde.beta(t) / sde.var(t)
+
+
+def _rho(n: int, generator: torch.Generator | None) -> torch.Tensor:
+    """rho ~ U(0, 1) in float64: the inverse CDFs lose digits near t = eps in float32."""
+    return torch.rand(n, generator=generator, dtype=torch.float64)
+
+
+def _draw(sde: VPFamilySDE, t: torch.Tensor, prior_w: torch.Tensor, inv_r: torch.Tensor) -> LSGMDraw:
+    """The draw in float32, with the likelihood weight w_ll / (2 r) at the same t ("rew." in Table 6)."""
+    return LSGMDraw(t.float(), (0.5 * prior_w * inv_r).float(), (0.5 * w_ll(sde, t) * inv_r).float())
+
+
+def _uniform(eps: float, n: int, generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """t ~ U[eps, 1] and 1 / r(t) = 1 - eps."""
+    t = eps + (1 - eps) * _rho(n, generator)
+    return t, torch.full_like(t, 1 - eps)
+
+
+def _var_at(sde: VPFamilySDE, t: float) -> torch.Tensor:
+    return sde.var(torch.tensor(t, dtype=torch.float64))
+
+
+def _by_variance(sde: VPFamilySDE, var: torch.Tensor, var_density: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """t = var^-1(sigma_t^2) for sigma_t^2 drawn with density `var_density`; 1 / r(t) by d sigma_t^2 / dt = beta (1 - sigma_t^2)."""
+    t = sde.inv_var(var)
+    return t, 1 / (var_density * sde.beta(t) * (1 - var))
+
+
+def ll_uniform(sde: VPFamilySDE, eps: float, n: int, generator=None) -> LSGMDraw:
+    """w_ll with t ~ U[eps, 1] (Table 6, column 1)."""
+    t, inv_r = _uniform(eps, n, generator)
+    return _draw(sde, t, w_ll(sde, t), inv_r)
+
+
+def ll_iw(sde: VPFamilySDE, eps: float, n: int, generator=None) -> LSGMDraw:
+    """w_ll with r_ll(t) ∝ d log sigma_t^2 / dt: sigma_t^2 = sigma^2(1)^rho sigma^2(eps)^(1 - rho) (LSGM sec. 3.4)."""
+    lo, hi = torch.log(_var_at(sde, eps)), torch.log(_var_at(sde, 1.0))
+    var = torch.exp(lo + _rho(n, generator) * (hi - lo))
+    t, inv_r = _by_variance(sde, var, 1 / (var * (hi - lo)))
+    return _draw(sde, t, w_ll(sde, t), inv_r)
+
+
+def drop_all_uniform(sde: VPFamilySDE, eps: float, n: int, generator=None) -> LSGMDraw:
+    """w_un = 1 with t ~ U[eps, 1] (Table 6)."""
+    t, inv_r = _uniform(eps, n, generator)
+    return _draw(sde, t, torch.ones_like(t), inv_r)
+
+
+def drop_all_iw(sde: VPFamilySDE, eps: float, n: int, generator=None) -> LSGMDraw:
+    """w_un with r_un(t) ∝ 1 - sigma_t^2 ∝ exp(-beta_0 t - Delta t^2), sampled through erf (LSGM App. B; linear VPSDE)."""
+    if not isinstance(sde, VPSDE):
+        raise TypeError("r_un is derived for the linear VPSDE only (LSGM App. B; n/a in Table 6)")
+    delta = 0.5 * (sde.beta_max - sde.beta_min)
+    frac = sde.beta_min / (sde.beta_max - sde.beta_min)  # beta_0 t + Delta t^2 = Delta (t + frac)^2 - Delta frac^2
+    lo, hi = (math.erf(math.sqrt(delta) * (s + frac)) for s in (eps, 1.0))
+    t = torch.erfinv(lo + _rho(n, generator) * (hi - lo)) / math.sqrt(delta) - frac
+    mass = math.exp(delta * frac**2) * math.sqrt(math.pi / (4 * delta)) * (hi - lo)  # int_eps^1 exp(-beta_0 t - Delta t^2)
+    return _draw(sde, t, torch.ones_like(t), mass / sde.mean_coeff(t) ** 2)
+
+
+def drop_sigma2t_uniform(sde: VPFamilySDE, eps: float, n: int, generator=None) -> LSGMDraw:
+    """w_re = g(t)^2 with t ~ U[eps, 1] (Table 6)."""
+    t, inv_r = _uniform(eps, n, generator)
+    return _draw(sde, t, sde.beta(t), inv_r)
+
+
+def drop_sigma2t_iw(sde: VPFamilySDE, eps: float, n: int, generator=None) -> LSGMDraw:
+    """w_re with r_re(t) ∝ d sigma_t^2 / dt: sigma_t^2 uniform in [sigma^2(eps), sigma^2(1)] (LSGM sec. 3.4)."""
+    lo, hi = _var_at(sde, eps), _var_at(sde, 1.0)
+    var = lo + _rho(n, generator) * (hi - lo)
+    t, inv_r = _by_variance(sde, var, torch.full_like(var, 1 / float(hi - lo)))
+    return _draw(sde, t, sde.beta(t), inv_r)
+
+
+# The authors' names of the schemes; Table 6 writes them as (weighting, t-sampling): (w_ll, U) ll_uniform,
+# (w_ll, r_ll) ll_iw, (w_un, U) drop_all_uniform, (w_un, r_un) drop_all_iw, (w_re, U) drop_sigma2t_uniform,
+# (w_re, r_re) drop_sigma2t_iw.
+LSGM_SCHEMES = {f.__name__: f for f in (ll_uniform, ll_iw, drop_all_uniform, drop_all_iw, drop_sigma2t_uniform,
+                                        drop_sigma2t_iw)}
+
+
+def mixed_eps(zt: torch.Tensor, std: torch.Tensor, eps_prime: torch.Tensor, logit: torch.Tensor) -> torch.Tensor:
+    """LSGM sec. 3.2: eps_hat = (1 - alpha) sigma_t z_t + alpha eps'(z_t, t), alpha = sigmoid(logit) per channel."""
+    alpha = torch.sigmoid(logit).reshape(1, -1, *([1] * (zt.dim() - 2)))
+    return (1 - alpha) * std.reshape(-1, *([1] * (zt.dim() - 1))) * zt + alpha * eps_prime
+
+
+def weighted_eps_matching(eps_hat_fn: Callable, z0: torch.Tensor, sde: SDE, draw_t: torch.Tensor,
+                          weight: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """LSGM eq. 7 (without its constant): weight * ||eps - eps_hat(z_t, t)||^2 per sample, z_t ~ q(z_t | z_0)."""
+    zt = sde.perturb(z0, draw_t, noise)
+    return weight * (noise - eps_hat_fn(zt, draw_t)).flatten(1).pow(2).sum(1)
+
+
+def cross_entropy_constant(sde: VPFamilySDE, eps: float, dims: int) -> float:
+    """LSGM Thm. 1: D/2 log(2 pi e sigma^2(eps)), the kernel's entropy where the integral starts."""
+    return 0.5 * dims * (1 + math.log(2 * math.pi * float(_var_at(sde, eps))))
+
+
+def gaussian_neg_entropy(logvar: torch.Tensor) -> torch.Tensor:
+    """LSGM eq. 6: E_q[log q(z_0 | x)] = -1/2 sum (1 + log 2 pi + logvar) per sample, exact for a Gaussian encoder."""
+    return -0.5 * (1 + math.log(2 * math.pi) + logvar).flatten(1).sum(1)
+
+
+def gaussian_log_density(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mean, exp(logvar)) per sample: log q(z_0 | x) at a sample (the NELBO of LSGM eq. 6)."""
+    return -0.5 * (math.log(2 * math.pi) + logvar + (z - mean).pow(2) / logvar.exp()).flatten(1).sum(1)
+
+
+def discrete_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log p(x | z_0) per sample for x in [0, 1] on L levels, logits (N, L, C, H, W): Bernoulli when L = 2."""
+    levels = logits.shape[1]
+    index = (x * (levels - 1)).round().long()
+    return torch.nn.functional.cross_entropy(logits, index, reduction="none").flatten(1).sum(1)
+
+
+def kl_coefficient(step: int, steps: int, start: float, end: float) -> float:
+    """The KL coefficient rising linearly from `start` to `end` over `steps` steps, then held (LSGM App. G)."""
+    return end if steps <= 0 else start + (end - start) * min(1.0, step / steps)
+
+
+def binarize(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Dynamic binarization: a fresh Bernoulli(x) draw of every pixel (LSGM sec. 5.1), drawn on the CPU."""
+    return torch.bernoulli(x.cpu(), generator=generator).to(x.device)
+
+
+# ScoreVAE ------------------------------------------------------------------------------------------------------------
+# Batzolis, Stanczuk, Schoenlieb: an encoder q(z | x_t, t) against a frozen prior score; the decoder score by Bayes'
+# rule for scores. Every diffusion model of the paper (ScoreVAE, ScoreVAE+, DiffDecoder) trains on `scorevae_objective`.
+
+LOG_2PI = torch.log(torch.tensor(2 * torch.pi)).item()
+
+
+def encoder_log_density(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, full: bool = True) -> torch.Tensor:
+    """log q(z | x_t, t) per sample, a diagonal Gaussian (ScoreVAE eq. 12); `full=False`: the authors' code, which
+    keeps only -1/2 sum (z - mean)^2 / exp(logvar) although logvar depends on x_t."""
+    quad = ((z - mean).pow(2) * torch.exp(-logvar)).flatten(1).sum(1)
+    if not full:
+        return -0.5 * quad
+    return -0.5 * (quad + logvar.flatten(1).sum(1) + z[0].numel() * LOG_2PI)
+
+
+def latent_posterior_score(log_q: Callable[[torch.Tensor], torch.Tensor], xt: torch.Tensor,
+                           create_graph: bool) -> torch.Tensor:
+    """grad_{x_t} log q(z | x_t, t) by autograd (ScoreVAE sec. 3.4); `create_graph` keeps it differentiable for training."""
+    with torch.enable_grad():
+        x = xt if xt.requires_grad else xt.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(log_q(x).sum(), x, create_graph=create_graph)
+    return grad
+
+
+def bayes_decoder_score(prior_score: ScoreFn, log_q: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                        xt: torch.Tensor, t: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
+    """s(x_t, z, t) = s_prior(x_t, t) + grad_{x_t} log q(z | x_t, t), Bayes' rule for scores (ScoreVAE sec. 3.3);
+    `log_q(x, t)` is the log-density of the fixed code z. The prior is frozen: no graph through it."""
+    with torch.no_grad():
+        prior = prior_score(xt.detach(), t)
+    return prior + latent_posterior_score(lambda x: log_q(x, t), xt, create_graph)
+
+
+def sigma2_weight(sde: SDE, t: torch.Tensor) -> torch.Tensor:
+    """lambda(t) = sigma_t^2 (the authors' weighting), relative to the 1/2 ||sigma s + eps||^2 form: 1."""
+    return torch.ones_like(t)
+
+
+def likelihood_weight(sde: SDE, t: torch.Tensor) -> torch.Tensor:
+    """lambda(t) = g(t)^2 (ScoreVAE App. A.1, Song et al. 2021 Thm. 1), relative to sigma_t^2: g^2 / sigma_t^2."""
+    _, g = sde.sde(torch.zeros(1), t)
+    return g**2 / sde.noise_level(t) ** 2
+
+
+# The loss weightings lambda(t) a ScoreVAE run can name, as multipliers of 1/2 ||sigma_t s + eps||^2.
+LOSS_WEIGHTINGS: dict[str, Callable[[SDE, torch.Tensor], torch.Tensor]] = {
+    "sigma2": sigma2_weight, "likelihood": likelihood_weight}
+
+
+def scorevae_objective(decoder_score: Callable, encode: Callable, x0: torch.Tensor, t: torch.Tensor, sde: SDE,
+                       noise: torch.Tensor, generator: torch.Generator | None, beta: float,
+                       weight: torch.Tensor) -> torch.Tensor:
+    """ScoreVAE L_beta (sec. 3.5): 1/2 lambda(t) ||grad log p(x_t | x_0) - s(x_t, z, t)||^2 with z ~ q(z | x_0, 0),
+    plus beta KL(q(z | x_0, 0) || N(0, I)); `weight` is lambda(t) / sigma_t^2 per sample. `encode(x0)` returns
+    (mean, logvar or None: a deterministic code, no penalty); with weight 1 this is `drl_objective` with kl = beta."""
+    mean, logvar = encode(x0)
+    z = mean if logvar is None else reparameterize(mean, logvar, generator)
+    dsm = perturbed_dsm(lambda xt, tt: decoder_score(xt, tt, z), x0, t, sde, noise)
+    return weight * dsm + code_penalty(z, mean, logvar, 0.0, beta)
+
+
+def beta_vae_objective(decode: Callable, encode: Callable, x0: torch.Tensor, generator: torch.Generator | None,
+                       beta: float) -> torch.Tensor:
+    """The authors' beta-VAE: the unsquared ||x0 - decode(z)||_2 per image plus beta KL (ScoreVAE sec. 4, App. B.2)."""
+    mean, logvar = encode(x0)
+    z = reparameterize(mean, logvar, generator)
+    return (decode(z) - x0).flatten(1).norm(dim=1) + beta * kl_penalty(mean, logvar)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from diffrep.config import Config
+from diffrep.config import Config, lsgm_method
 from diffrep.weights import WEIGHTS, local_path
 
 TRAINING = ("sde", "train", "penalties", "datasets")
@@ -154,15 +154,16 @@ class Plan:
 
 def training(name: str, experiment: str, runs: Callable[[Plan], list[Run]], *, per_run: bool = True,
              command: str = "train", method_flag: str = "--method", files: tuple[str, ...] = ("model.pt",),
-             runtime: int = 240) -> Callable[[Plan], Family]:
-    """A family of trainings of one experiment (`diffrep train`, or `diffrep pretrain` for LaplaceNet's WRN)."""
+             runtime: int = 240, datasets: Callable[[Plan], list[str]] | None = None) -> Callable[[Plan], Family]:
+    """A family of trainings of one experiment (`diffrep train`, or `diffrep pretrain` for LaplaceNet's WRN), on the
+    experiment's datasets or on those `datasets` names."""
 
     def build(plan: Plan) -> Family:
         def outputs(dataset: str, run: str) -> dict[str, list[str]]:
             return {f.split(".")[0]: [plan.model(dataset, run, f)] for f in files}
 
         jobs = []
-        for dataset in getattr(plan.ex, experiment).datasets:
+        for dataset in datasets(plan) if datasets else getattr(plan.ex, experiment).datasets:
             for run in runs(plan):
                 init = [plan.model(dataset, run.init)] if run.init else []
                 settings = {"--config": plan.config, "--data": plan.data(dataset), "--dataset": dataset,
@@ -231,7 +232,8 @@ def prepare_data(plan: Plan) -> Family:
     def outputs(dataset: str, run: str) -> dict[str, list[str]]:
         return {s: [plan.data(dataset, f"{s}.{ext}")] for s, ext in (("train", "npz"), ("test", "npz"), ("split", "json"))}
 
-    used = plan.datasets("latent", "sweep", "fewshot", "codedim", "generation", "adversarial", "semisup")
+    used = list(dict.fromkeys([*plan.datasets("latent", "sweep", "fewshot", "codedim", "generation", "adversarial",
+                                              "semisup", "lsgm", "scorevae"), *plan.ex.lsgm.binarized]))
     jobs = [Job("prepare_data", d, "", "", "prepare", {"--config": plan.config, "--dataset": d, "--out": plan.data(d)},
                 {}, outputs(d, ""), tuple(f"datasets.{d}.{k}" for k in SPLIT_KEYS), Resources(), threaded=False)
             for d in used]
@@ -293,7 +295,7 @@ def train_classifier(plan: Plan) -> Family:
                 {"train": [plan.data(d, "train.npz")], "test": [plan.data(d, "test.npz")]}, out, ("fidelity",),
                 plan.torch_job(runtime=120))
 
-    return per_dataset("train_classifier", plan.datasets("generation", "adversarial"), outputs, make,
+    return per_dataset("train_classifier", plan.datasets("generation", "adversarial", "lsgm", "scorevae"), outputs, make,
                        metrics=("accuracy",))
 
 
@@ -320,22 +322,31 @@ def sample(plan: Plan) -> Family:
     return Family("sample", outputs, True, jobs)
 
 
-def fidelity(plan: Plan) -> Family:
-    """FID and IS of every sample set of a dataset, with the features the profile names."""
-    def outputs(dataset: str, run: str) -> dict[str, list[str]]:
-        return {"scores": [plan.result(dataset, "fidelity.csv")]}
+def fidelity_of(name: str, datasets: Callable[[Plan], list[str]], samples: Callable[[Plan, str], list[str]],
+                scores: Callable[[Plan, str], str]) -> Callable[[Plan], Family]:
+    """FID and IS of every sample set of a dataset, with the features the profile names: one job per dataset."""
 
-    inception = made(plan, fetching("inception"))
+    def build(plan: Plan) -> Family:
+        def outputs(dataset: str, run: str) -> dict[str, list[str]]:
+            return {"scores": [scores(plan, dataset)]}
 
-    def make(d, out):
-        samples = [plan.result(d, "samples", f"{name}.npz") for name, _, _ in sample_sets(plan, d)]
-        classifier = plan.model(d, "classifier")
-        return ("", "fidelity", {"--config": plan.config, "--data": plan.data(d), "--classifier": classifier,
-                                 "--samples": samples, "--out": out["scores"][0]},
-                {"samples": samples, "classifier": [classifier], "train": [plan.data(d, "train.npz")],
-                 "inception": inception}, out, ("fidelity",), plan.torch_job(mem_mb=8000, runtime=120))
+        inception = made(plan, fetching("inception"))
 
-    return per_dataset("fidelity", plan.datasets("generation", "adversarial"), outputs, make)
+        def make(d, out):
+            files, classifier = samples(plan, d), plan.model(d, "classifier")
+            return ("", "fidelity", {"--config": plan.config, "--data": plan.data(d), "--classifier": classifier,
+                                     "--samples": files, "--out": out["scores"][0]},
+                    {"samples": files, "classifier": [classifier], "train": [plan.data(d, "train.npz")],
+                     "inception": inception}, out, ("fidelity",), plan.torch_job(mem_mb=8000, runtime=120))
+
+        return per_dataset(name, datasets(plan), outputs, make)
+
+    return build
+
+
+fidelity = fidelity_of("fidelity", lambda plan: plan.datasets("generation", "adversarial"),
+                       lambda plan, d: [plan.result(d, "samples", f"{name}.npz") for name, _, _ in sample_sets(plan, d)],
+                       lambda plan, d: plan.result(d, "fidelity.csv"))
 
 
 def loss_per_t(plan: Plan) -> Family:
@@ -440,6 +451,98 @@ def laplacenet(plan: Plan) -> Family:
     return Family("laplacenet", outputs, True, jobs)
 
 
+# --- LSGM: stage 1 (the VAE), stage 2 per Table 6 cell and sec. 5.2 variant, NELBO and samples, Fig. 4, FID --------
+
+
+def lsgm_stage1(binary: bool) -> Callable[[Plan], list[Run]]:
+    """LSGM stage 1: the VAE backbone with a N(0, I) prior, on gray-level or dynamically binarized images."""
+    return lambda plan: [Run(lsgm_method(binary=binary), lsgm_method(binary=binary), {"--experiment": "lsgm"})]
+
+
+def lsgm_runs(plan: Plan) -> list[Run]:
+    """LSGM stage 2 on gray levels: the main cell and the other Table 6 cells, the main cell with a frozen VAE and
+    without the mixed score (sec. 5.2)."""
+    s, init, flags = plan.ex.lsgm, lsgm_method(), {"--experiment": "lsgm"}
+    cells = [Run(lsgm_method(c), lsgm_method(c), flags, init) for c in dict.fromkeys([s.cell, *s.cells])]
+    frozen = Run(f"{lsgm_method(s.cell)}-frozen", lsgm_method(s.cell), {**flags, "--freeze-encoder": True}, init)
+    nomix = lsgm_method(s.cell, mixed=False)
+    return [*cells, frozen, Run(nomix, nomix, flags, init)] if s.ablations else cells
+
+
+def lsgm_binary_runs(plan: Plan) -> list[Run]:
+    """LSGM stage 2 on binarized images (Tables 4, 5): the main cell."""
+    name = lsgm_method(plan.ex.lsgm.cell, binary=True)
+    return [Run(name, name, {"--experiment": "lsgm"}, lsgm_method(binary=True))]
+
+
+def lsgm_evaluated(plan: Plan, dataset: str) -> list[Run]:
+    """Every LSGM run of a dataset (both stages): gray-level runs, then binarized ones."""
+    s, runs = plan.ex.lsgm, []
+    if dataset in s.datasets:
+        runs += lsgm_stage1(False)(plan) + lsgm_runs(plan)
+    if dataset in s.binarized:
+        runs += lsgm_stage1(True)(plan) + lsgm_binary_runs(plan)
+    return runs
+
+
+def lsgm_evaluate(plan: Plan) -> Family:
+    """LSGM eq. 6 on the test split (ODE likelihood of the latent; the backbone's NELBO beside it) and ODE samples."""
+    def outputs(dataset: str, run: str) -> dict[str, list[str]]:
+        return {"nelbo": [plan.result(dataset, "lsgm", "nelbo", f"{run}.json")],
+                "samples": [plan.result(dataset, "lsgm", "samples", f"{run}.npz")]}
+
+    jobs = []
+    for d in dict.fromkeys([*plan.ex.lsgm.datasets, *plan.ex.lsgm.binarized]):
+        for run in lsgm_evaluated(plan, d):
+            out, model = outputs(d, run.name), plan.model(d, run.name)
+            divergence = [plan.model(d, run.name, "divergence.json")] if run.init else []
+            jobs.append(Job("lsgm_evaluate", d, run.name, run.method, "lsgm-evaluate",
+                            {"--config": plan.config, "--data": plan.data(d), "--model": model, "--out": out["nelbo"],
+                             "--samples": out["samples"][0]},
+                            {"model": [model], "divergence": divergence, "test": [plan.data(d, "test.npz")]}, out,
+                            ("experiments.lsgm",), plan.torch_job(runtime=120, gpu=False)))
+    return Family("lsgm_evaluate", outputs, True, jobs, metrics=("nelbo",))
+
+
+def lsgm_speed_sets(plan: Plan) -> list[str]:
+    """Fig. 4's sample sets: LSGM's ODE and the data-space ODE per tolerance, then the data-space PC sampler (the order
+    `diffrep lsgm-speed` writes them in)."""
+    tolerances = plan.ex.lsgm.tolerances
+    return ([f"speed-lsgm-tol{t:g}" for t in tolerances] + [f"speed-sgm-ode-tol{t:g}" for t in tolerances]
+            + ["speed-sgm-pc"])
+
+
+def lsgm_speed_datasets(plan: Plan) -> list[str]:
+    """The LSGM datasets where DRL's data-space score model is trained too (Fig. 4 compares them)."""
+    return [d for d in plan.ex.lsgm.datasets if d in plan.ex.generation.datasets]
+
+
+def lsgm_speed(plan: Plan) -> Family:
+    """LSGM Fig. 4: NFE and time of LSGM's ODE per tolerance against the data-space score model's ODE and PC."""
+    def outputs(dataset: str, run: str) -> dict[str, list[str]]:
+        return {"samples": [plan.result(dataset, "lsgm", "samples", f"{n}.npz") for n in lsgm_speed_sets(plan)]}
+
+    def make(d, out):
+        model, score = plan.model(d, lsgm_method(plan.ex.lsgm.cell)), plan.model(d, "score")
+        return ("", "lsgm-speed", {"--config": plan.config, "--model": model, "--score": score,
+                                   "--out": out["samples"]},
+                {"model": [model], "score": [score]}, out, ("experiments.lsgm", "sampling"),
+                plan.torch_job(runtime=120, gpu=False))
+
+    return per_dataset("lsgm_speed", lsgm_speed_datasets(plan), outputs, make)
+
+
+def lsgm_sample_files(plan: Plan, dataset: str) -> list[str]:
+    """Every LSGM sample set of a gray-level dataset whose FID is measured."""
+    speed = lsgm_speed_sets(plan) if dataset in lsgm_speed_datasets(plan) else []
+    names = [r.name for r in lsgm_stage1(False)(plan) + lsgm_runs(plan)] + speed
+    return [plan.result(dataset, "lsgm", "samples", f"{n}.npz") for n in names]
+
+
+lsgm_fidelity = fidelity_of("lsgm_fidelity", lambda plan: plan.ex.lsgm.datasets, lsgm_sample_files,
+                            lambda plan, d: plan.result(d, "lsgm", "fidelity.csv"))
+
+
 def report_figures(plan: Plan) -> list[str]:
     """Every figure `diffrep report` draws for the profile."""
     ex, figs = plan.ex, []
@@ -449,6 +552,9 @@ def report_figures(plan: Plan) -> list[str]:
     figs += [f"{d}_code_dim_samples" for d in ex.codedim.datasets]
     figs += [f"{d}_tinit_samples" for d in ex.generation.datasets]
     figs += [f"{d}_{f}" for d in ex.adversarial.datasets for f in ("adversarial_samples", "adversary_alpha", "t_density_loss")]
+    figs += [f"{d}_lsgm_samples" for d in ex.lsgm.datasets]
+    figs += [f"{d}_lsgm_speed" for d in lsgm_speed_datasets(plan)]
+    figs += [f"{d}_scorevae_reconstructions" for d in ex.scorevae.datasets]
     return [f"reports/figures/{f}.png" for f in figs]
 
 
@@ -465,6 +571,8 @@ def report(plan: Plan) -> Family:
     inputs = {"silhouette": made(plan, silhouette), "fewshot": made(plan, fewshot), "semisup": made(plan, laplacenet),
               "fidelity": made(plan, fidelity), "drl_samples": made(plan, drl_samples),
               "codedim": made(plan, code_dim_samples), "adversarial": made(plan, loss_per_t),
+              "lsgm": made(plan, lsgm_evaluate) + made(plan, lsgm_fidelity),
+              "scorevae": made(plan, scorevae_evaluate),
               "template": ["reports/templates/tables.md.j2"], "targets": ["src/diffrep/report/targets.yaml"],
               "config": [plan.config]}
     results = f"{plan.cfg.results_root}/{plan.cfg.name}"
@@ -478,6 +586,61 @@ def report(plan: Plan) -> Family:
 def latent_models(plan: Plan) -> list[Run]:
     """The six 2-d code models of DRL Fig. 2, 3, 5, 7-9: phase 1 and phase 2."""
     return latent_runs(plan) + frozen_runs(plan)
+
+
+# --- ScoreVAE: the frozen prior, the encoder per seed, ScoreVAE+, the baselines; reconstructions and their metrics --
+
+
+def scorevae_prior_runs(plan: Plan) -> list[Run]:
+    """ScoreVAE sec. 3.3: the unconditional prior, trained once per dataset and then frozen."""
+    return [Run("scorevae-prior", "scorevae_prior", {"--experiment": "scorevae"})]
+
+
+def _per_seed(plan: Plan, method: str, init: str = "") -> list[Run]:
+    return [Run(f"{method}-s{s}", method, {"--experiment": "scorevae", "--seed": s}, init.format(seed=s))
+            for s in plan.ex.scorevae.seeds]
+
+
+def scorevae_runs(plan: Plan) -> list[Run]:
+    """ScoreVAE sec. 3.5: the encoder on the frozen prior, per seed."""
+    return _per_seed(plan, "scorevae", "scorevae-prior")
+
+
+def scorevae_plus_runs(plan: Plan) -> list[Run]:
+    """ScoreVAE+ (sec. 3.6): the corrector on each seed's frozen ScoreVAE."""
+    return _per_seed(plan, "scorevae_plus", "scorevae-s{seed}")
+
+
+def scorevae_baseline_runs(plan: Plan) -> list[Run]:
+    """ScoreVAE sec. 4: the beta-VAE and DiffDecoder (beta 0.01 and 0), per seed."""
+    return [r for m in ("beta_vae", "diffdecoder", "diffdecoder_b0") for r in _per_seed(plan, m)]
+
+
+def scorevae_models(plan: Plan) -> list[Run]:
+    """Every reconstructing model of ScoreVAE Tables 1, 2."""
+    return scorevae_runs(plan) + scorevae_plus_runs(plan) + scorevae_baseline_runs(plan)
+
+
+def scorevae_evaluate(plan: Plan) -> Family:
+    """ScoreVAE Tables 1-6: every model's reconstructions of the first test images, and their L2, LPIPS (VGG weights
+    given or found) and domain-classifier feature distance; one job per dataset pays the start-up once."""
+    names = [r.name for r in scorevae_models(plan)]
+
+    def outputs(dataset: str, run: str) -> dict[str, list[str]]:
+        return {"reconstructions": [plan.result(dataset, "scorevae", f"{r}.npz") for r in names],
+                "scores": [plan.result(dataset, "scorevae.csv")]}
+
+    vgg = [plan.cfg.experiments.scorevae.lpips_weights] if plan.cfg.experiments.scorevae.lpips_weights else []
+
+    def make(d, out):
+        models, classifier = [plan.model(d, r) for r in names], plan.model(d, "classifier")
+        return ("", "reconstruct", {"--config": plan.config, "--model": models, "--data": plan.data(d),
+                                    "--classifier": classifier, "--device": device(plan),
+                                    "--out": out["reconstructions"], "--scores": out["scores"][0]},
+                {"models": models, "classifier": [classifier], "test": [plan.data(d, "test.npz")], "vgg": vgg}, out,
+                ("experiments.scorevae",), plan.torch_job(runtime=480))
+
+    return per_dataset("scorevae_evaluate", plan.ex.scorevae.datasets, outputs, make)
 
 
 # The families in the order the workflows list them. A new experiment: its runs (a function like `sweep_runs`), a
@@ -505,6 +668,19 @@ FAMILIES: list[Callable[[Plan], Family]] = [
     loss_per_t,
     training("pretrain_semisup", "semisup", pretrain_runs, command="pretrain", method_flag="--pretraining"),
     laplacenet,
+    training("train_lsgm_vae", "lsgm", lsgm_stage1(False)),
+    training("train_lsgm_vae_binary", "lsgm", lsgm_stage1(True), datasets=lambda plan: plan.ex.lsgm.binarized),
+    training("train_lsgm", "lsgm", lsgm_runs, files=("model.pt", "divergence.json")),
+    training("train_lsgm_binary", "lsgm", lsgm_binary_runs, files=("model.pt", "divergence.json"),
+             datasets=lambda plan: plan.ex.lsgm.binarized),
+    lsgm_evaluate,
+    lsgm_speed,
+    lsgm_fidelity,
+    training("train_scorevae_prior", "scorevae", scorevae_prior_runs, per_run=False),
+    training("train_scorevae", "scorevae", scorevae_runs),
+    training("train_scorevae_plus", "scorevae", scorevae_plus_runs),
+    training("train_scorevae_baselines", "scorevae", scorevae_baseline_runs),
+    scorevae_evaluate,
     report,
 ]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from diffrep.io import atomic_path, write_text
+from diffrep.io import atomic_path, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,10 @@ LossFn = Callable[[torch.nn.Module, torch.Tensor, torch.Generator], torch.Tensor
 
 class NonFiniteLossError(FloatingPointError):
     """Training produced a NaN or infinite loss; the last good checkpoint is kept."""
+
+    def __init__(self, message: str, step: int = 0, loss: float = math.nan):
+        super().__init__(message)
+        self.step, self.loss = step, loss
 
 
 class CheckpointError(RuntimeError):
@@ -47,6 +51,7 @@ class Schedule:
     checkpoint_every: int
     log_every: int
     seed: int
+    divergence_is_result: bool = False  # a non-finite loss ends the run as a recorded result (LSGM Table 6's NaN)
 
 
 @dataclass
@@ -149,7 +154,7 @@ def train_step(state: State, loss_fn: LossFn, data: torch.Tensor, sched: Schedul
     loss = loss_fn(state.model, data[idx.to(data.device)], state.generator).mean()
     value = loss.item()
     if not math.isfinite(value):
-        raise NonFiniteLossError(f"non-finite loss ({value}) at step {state.step + 1}")
+        raise NonFiniteLossError(f"non-finite loss ({value}) at step {state.step + 1}", state.step + 1, value)
     for group in state.optimizer.param_groups:
         group["lr"] = learning_rate(state.step, sched) * group.get("lr_scale", 1.0)
     state.optimizer.zero_grad(set_to_none=True)
@@ -184,6 +189,8 @@ def fit(state: State, loss_fn: LossFn, data: torch.Tensor, sched: Schedule, out_
             try:
                 value = train_step(state, loss_fn, data, sched)
             except NonFiniteLossError as exc:
+                if sched.divergence_is_result:
+                    return diverged(state, exc, out_dir, desc)
                 kept = f"last good checkpoint kept: {ckpt}" if ckpt.is_file() else "no checkpoint was written yet"
                 raise NonFiniteLossError(f"{desc}: {exc}; {kept}") from None
             state.window = [state.window[0] + value, state.window[1] + 1]
@@ -197,4 +204,17 @@ def fit(state: State, loss_fn: LossFn, data: torch.Tensor, sched: Schedule, out_
             if state.step % sched.checkpoint_every == 0 or state.step == sched.iterations:
                 save_checkpoint(state, ckpt, fingerprint)
                 write_metrics(state.metrics, metrics_path)
+    if sched.divergence_is_result:
+        write_json(out_dir / DIVERGENCE, {"diverged": False, "step": state.step, "loss": None})
+    return state
+
+
+DIVERGENCE = "divergence.json"  # beside a run whose divergence is a result: whether, where and with which loss
+
+
+def diverged(state: State, exc: NonFiniteLossError, out_dir: Path, desc: str) -> State:
+    """Record a divergence (the failing step and loss) instead of raising it; the run ends with the last good weights."""
+    log.warning("%s diverged: %s; recorded in %s", desc, exc, out_dir / DIVERGENCE)
+    write_metrics(state.metrics, out_dir / "metrics.csv")
+    write_json(out_dir / DIVERGENCE, {"diverged": True, "step": exc.step, "loss": str(exc.loss)})
     return state

@@ -11,7 +11,15 @@ import torch
 
 from diffrep.config import Config
 from diffrep.io import write_text
-from diffrep.report import figures, generation, metrics, semisup, targets
+from diffrep.report import (
+    figures,
+    generation,
+    lsgm,
+    metrics,
+    scorevae,
+    semisup,
+    targets,
+)
 from diffrep.report.verdicts import verdict
 from diffrep.sde import build_sde
 
@@ -142,6 +150,10 @@ def _dataset_section(cfg: Config, name: str, res: Path, figdir: Path, root: Path
         _codedim_section(sec, res, figdir, rel)
     if (res / "fidelity.csv").is_file():
         _generation_section(cfg, sec, res, figdir, rel)
+    if (res / "lsgm" / "nelbo").is_dir():
+        sec["lsgm"] = lsgm.section(cfg, name, res / "lsgm", figdir, rel)
+    if (res / "scorevae.csv").is_file():
+        sec["scorevae"] = scorevae.section(cfg, name, res, figdir, rel)
     return sec
 
 

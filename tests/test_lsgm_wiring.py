@@ -1,0 +1,75 @@
+"""LSGM in the run plan and the report: every job of the paper profile is planned with a registered method, and the
+report's verdicts follow the metrics (a diverged cell is NaN, not a failure)."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from diffrep import config
+from diffrep.config import LSGM_CELLS, lsgm_method
+from diffrep.methods.base import method_names
+from diffrep.plan import Plan
+from diffrep.report import lsgm
+
+VERDICT = ("**reproduces** here: ", "**does not reproduce** here: ", "**not tested** here: ")
+
+
+def test_the_paper_profile_plans_every_lsgm_job_with_registered_methods():
+    plan = Plan(config.load("params/paper.yaml"), "params.yaml")
+    stage2 = plan["train_lsgm"].jobs
+    assert {j.run for j in stage2} >= {lsgm_method(c) for c in LSGM_CELLS}
+    assert {j.run for j in stage2} >= {"lsgm-vp-ll_iw-rew-frozen", "lsgm-vp-ll_iw-rew-nomix"}
+    assert {(j.dataset, j.run) for j in plan["train_lsgm_binary"].jobs} == {("mnist", "lsgm-vp-ll_iw-rew-binary")}
+    assert len(plan["lsgm_evaluate"].jobs) == 2 + len(stage2) + 1 and len(plan["lsgm_speed"].jobs) == 1
+    known = set(method_names())
+    assert all(j.method in known for f in ("train_lsgm", "train_lsgm_vae", "train_lsgm_binary") for j in plan[f].jobs)
+    assert all(j.settings["--init"] for j in stage2)
+
+
+def test_the_smoke_profile_runs_one_stage2_cell():
+    plan = Plan(config.load("params/smoke.yaml"), "params.yaml")
+    assert [j.run for j in plan["train_lsgm"].jobs] == ["lsgm-vp-ll_iw-rew"]
+    assert "train_lsgm_binary" not in [f.name for f in plan]
+
+
+def write_results(res: Path, diverged: str) -> None:
+    """Metrics as `diffrep lsgm-evaluate` and `diffrep fidelity` write them."""
+    (res / "nelbo").mkdir(parents=True)
+    (res / "samples").mkdir()
+    runs = {"lsgm-vae": (3.0, ""), "lsgm-vp-ll_iw-rew": (2.8, "vp-ll_iw-rew"),
+            "lsgm-vp-ll_iw-rew-frozen": (2.9, "vp-ll_iw-rew"), "lsgm-vp-ll_iw-rew-nomix": (2.85, "vp-ll_iw-rew"),
+            "lsgm-vp-drop_sigma2t_iw-rew": (2.95, "vp-drop_sigma2t_iw-rew"),
+            "lsgm-vp-drop_all_uniform-rew": (2.9, "vp-drop_all_uniform-rew")}
+    fid = []
+    for i, (run, (nelbo, cell)) in enumerate(runs.items()):
+        sde, prior, enc = cell.split("-") if cell else ("", "", "")
+        bad = run == diverged
+        record = {"run": run, "nelbo": nelbo, "backbone_nelbo": 3.0, "units": "bits/dim", "nfe": 10, "sde": sde,
+                  "prior_scheme": prior, "encoder_t": enc, "diverged": bad, "step": 7 if bad else None,
+                  "loss": "nan" if bad else None,
+                  "table6": bool(cell) and not run.endswith(("frozen", "nomix"))}
+        (res / "nelbo" / f"{run}.json").write_text(json.dumps(record))
+        np.savez(res / "samples" / f"{run}.npz", x=np.zeros((4, 1, 8, 8), np.uint8))
+        fid.append({"run": run, "fid": 10.0 - i})
+    for sampler, nfe in (("lsgm", 20), ("sgm-ode", 80)):
+        fid += [{"run": f"speed-{sampler}-tol{t:g}", "fid": 5.0, "nfe": nfe, "seconds": 1.0, "tolerance": t}
+                for t in (1e-2, 1e-3)]
+    fid.append({"run": "speed-sgm-pc", "fid": 4.0, "nfe": 400, "seconds": 9.0, "tolerance": float("nan")})
+    pd.DataFrame(fid).to_csv(res / "fidelity.csv", index=False)
+
+
+@pytest.mark.parametrize("diverged", ["", "lsgm-vp-drop_all_uniform-rew"])
+def test_report_section_gives_verdicts_and_nan_for_a_diverged_cell(tmp_path, diverged):
+    cfg = config.load("params/default.yaml")
+    res = tmp_path / "lsgm"
+    write_results(res, diverged)
+    sec = lsgm.section(cfg, "digits", res, tmp_path / "figures", lambda p: p.as_posix())
+    verdicts = [sec[k] for k in ("table2", "binarized", "end_to_end", "mixed_score", "table6_verdict", "speed_verdict")]
+    assert all(v.startswith(VERDICT) for v in verdicts)
+    assert sec["table2"].startswith("**reproduces**") and sec["end_to_end"].startswith("**reproduces**")
+    assert sec["binarized"].startswith("**not tested**") and sec["speed_verdict"].startswith("**reproduces**")
+    row = next(r for r in sec["runs"] if r["run"] == "lsgm-vp-drop_all_uniform-rew")
+    assert (row["nelbo"] == "NaN") == bool(diverged) and (row["diverged"] == "step 7 (loss nan)") == bool(diverged)
+    assert (tmp_path / "figures" / "digits_lsgm_speed.png").is_file()
