@@ -79,6 +79,21 @@ def test_dvc_lists_the_results_as_metrics_and_plots(smoke):
     assert "results/smoke/digits/loss_per_t/adversarial-p0.5.csv" in run(["dvc", "plots", "show", "--json"], smoke.dvc).stdout
 
 
+@pytest.mark.pipeline
+def test_dvc_exp_run_sets_a_parameter_and_reruns_what_depends_on_it(smoke, tmp_path):
+    """`dvc exp run -S key=value` on the committed params.yaml: only the stages that read the key run again (the
+    few-shot models depend on their experiment's block, retrain to the same weights, and are not encoded again)."""
+    work = tmp_path / "exp"
+    shutil.copytree(smoke.dvc, work, symlinks=True)
+    for cmd in (["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "smoke"]):
+        subprocess.run(["git", *cmd], cwd=work, check=True, capture_output=True)
+    exp = run(["dvc", "exp", "run", "-S", "experiments.fewshot.draws=3"], work).stdout
+    retrained = {f"train_fewshot-digits-fewshot-{m}" for m in ("drl", "vdrl", "ae", "vae")}
+    assert set(stages_run(exp)) == retrained | {"fewshot-digits", "report"}, exp[-3000:]
+    assert yaml.safe_load((work / "params.yaml").read_text())["experiments"]["fewshot"]["draws"] == 3
+    assert "experiments.fewshot.draws" in run(["dvc", "exp", "show", "--json"], work).stdout
+
+
 def silhouette_of(repo, run_name: str) -> float:
     import pandas as pd
 

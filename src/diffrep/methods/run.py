@@ -65,4 +65,7 @@ def train_run(cfg: Config, spec: RunSpec, x_train: torch.Tensor, y_train: torch.
     state = fit(state, method.loss(cfg, spec, model), x_train.to(device), sched, out_dir,
                 fingerprint(cfg, spec, model), f"{spec.dataset}/{spec.experiment}/{spec.method}")
     save_model(state.ema, cfg, spec, data, out_dir / "model.pt")
+    # A finished run needs no checkpoint (model.pt and metrics.csv hold its result); left there, it would stop the
+    # rerun that a changed parameter asks for (`dvc exp run -S`, Snakemake's params trigger) as a foreign checkpoint.
+    (out_dir / "ckpt.pt").unlink(missing_ok=True)
     return state
