@@ -73,3 +73,31 @@ def test_report_section_gives_verdicts_and_nan_for_a_diverged_cell(tmp_path, div
     row = next(r for r in sec["runs"] if r["run"] == "lsgm-vp-drop_all_uniform-rew")
     assert (row["nelbo"] == "NaN") == bool(diverged) and (row["diverged"] == "step 7 (loss nan)") == bool(diverged)
     assert (tmp_path / "figures" / "digits_lsgm_speed.png").is_file()
+
+
+def cells(sdes_schemes_nelbo_diverged) -> pd.DataFrame:
+    """Table 6 rows as `load_runs` gives them (a diverged cell's NELBO is NaN)."""
+    return pd.DataFrame([{"run": f"lsgm-{sde}-{scheme}-rew", "sde": sde, "prior_scheme": scheme, "table6": True,
+                          "nelbo": np.nan if bad else nelbo, "diverged": bad}
+                         for sde, scheme, nelbo, bad in sdes_schemes_nelbo_diverged])
+
+
+def test_the_geometric_vpsde_verdict_needs_both_sdes_and_reads_the_best_converged_nelbo():
+    one_sde = cells([("vp", "ll_iw", 2.9, False), ("vp", "ll_uniform", 2.8, False)])
+    assert lsgm.sde_verdict(one_sde, "b").startswith("**not tested**")
+    geometric_best = cells([("vp", "ll_iw", 2.9, False), ("geometric_vp", "ll_uniform", 2.8, False),
+                            ("vp", "ll_uniform", 1.0, True)])
+    assert lsgm.sde_verdict(geometric_best, "b").startswith("**reproduces**")
+    vp_best = cells([("vp", "ll_iw", 2.7, False), ("geometric_vp", "ll_uniform", 2.8, False)])
+    assert lsgm.sde_verdict(vp_best, "b").startswith("**does not reproduce**")
+
+
+def test_the_divergence_verdict_is_untested_while_nothing_diverges():
+    calm = cells([("vp", "ll_iw", 2.9, False), ("vp", "ll_uniform", 2.8, False)])
+    assert lsgm.divergence_verdict(calm, "b").startswith("**not tested**")
+    uniform_fails = cells([("vp", "ll_iw", 2.9, False), ("vp", "ll_uniform", 2.8, True)])
+    assert lsgm.divergence_verdict(uniform_fails, "b").startswith("**reproduces**")
+    sampled_fails = cells([("vp", "ll_iw", 2.9, True), ("vp", "ll_uniform", 2.8, True)])
+    assert lsgm.divergence_verdict(sampled_fails, "b").startswith("**does not reproduce**")
+    only_sampled = cells([("vp", "ll_iw", 2.9, True)])
+    assert lsgm.divergence_verdict(only_sampled, "b").startswith("**not tested**")

@@ -102,6 +102,30 @@ def table6(runs: pd.DataFrame, budget: str) -> tuple[list[dict], str]:
     return rows, verdict(bool(ok), why)
 
 
+def sde_verdict(runs: pd.DataFrame, budget: str) -> str:
+    """Table 6: of the cells that converged, the best NELBO comes from the geometric VPSDE."""
+    done = runs[runs["table6"]].dropna(subset=["nelbo"])
+    if done["sde"].nunique() < 2:
+        return NOT_TESTED.format("the profile's converged Table 6 cells need both SDEs")
+    best = done.groupby("sde")["nelbo"].min()
+    why = "best NELBO per SDE: " + ", ".join(f"{sde} {_f(v)}" for sde, v in best.items()) + f" ({budget})"
+    return verdict(bool(best.idxmin() == "geometric_vp"), why)
+
+
+def divergence_verdict(runs: pd.DataFrame, budget: str) -> str:
+    """Table 6: uniform t diverges in cells where importance-sampled t does not; untestable while nothing diverges."""
+    cells = runs[runs["table6"]]
+    sampled = cells["prior_scheme"].str.endswith("_iw")
+    if sampled.all() or not sampled.any():
+        return NOT_TESTED.format("the profile's Table 6 cells need both uniform and importance-sampled t")
+    uniform, iw = int(cells[~sampled]["diverged"].sum()), int(cells[sampled]["diverged"].sum())
+    why = (f"{uniform} of {int((~sampled).sum())} uniform-t cells and {iw} of {int(sampled.sum())} "
+           f"importance-sampled cells diverged ({budget})")
+    if uniform == 0 and iw == 0:
+        return NOT_TESTED.format(f"no cell diverged, so there is no divergence to avoid: {why}")
+    return verdict(iw == 0, why)
+
+
 def speed_table(fid: pd.DataFrame, budget: str) -> tuple[list[dict], str]:
     """Fig. 4: NFE, seconds per batch and FID of LSGM's ODE and the data-space model's ODE per tolerance, and its PC."""
     sets = fid[fid["run"].str.startswith("speed-")].copy()
@@ -145,6 +169,7 @@ def section(cfg: Config, name: str, res: Path, figdir: Path, rel) -> dict:
            "end_to_end": pair_verdict(runs, main, f"{main}-frozen", budget),
            "mixed_score": pair_verdict(runs, main, lsgm_method(s.cell, mixed=False), budget)}
     sec["table6"], sec["table6_verdict"] = table6(runs, budget)
+    sec["sde_verdict"], sec["divergence_verdict"] = sde_verdict(runs, budget), divergence_verdict(runs, budget)
     fid = pd.read_csv(res / "fidelity.csv") if (res / "fidelity.csv").is_file() else pd.DataFrame(columns=["run"])
     sec["speed"], sec["speed_verdict"] = speed_table(fid, budget)
     grid = figdir / f"{name}_lsgm_samples.png"
