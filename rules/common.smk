@@ -1,7 +1,6 @@
 # The resolved parameters, the checks that need the file system, and the run plan every rule takes its jobs from.
 import json
 import re
-import os
 
 from diffrep import config as diffrep_config
 from diffrep.plan import Plan
@@ -11,15 +10,10 @@ RESOLVED = f"{CFG.results_root}/{CFG.name}/config.yaml"
 LOGS = f"logs/{CFG.name}"
 BENCH = f"benchmarks/{CFG.name}"
 ENV = "../envs/diffrep.yaml"
-for _name in CFG.experiments.semisup.datasets:  # MiniImageNet is read from the user's folder, not downloaded
-    if CFG.datasets[_name].source == "folder" and not os.path.isdir(CFG.datasets[_name].path):
-        raise diffrep_config.ConfigError(
-            f"datasets.{_name}.path: {CFG.datasets[_name].path!r} is not a folder; put the dataset there "
-            "(train/ and test/, one sub-folder per class) or drop it from experiments.semisup.datasets"
-        )
+PLAN = Plan(CFG, RESOLVED)
+diffrep_config.check_folders(CFG, {j.dataset for f in PLAN for j in f.jobs})
 # written once every check has passed, so that a refused configuration leaves nothing behind
 diffrep_config.dump(CFG, RESOLVED)
-PLAN = Plan(CFG, RESOLVED)
 
 
 def settings(*keys):

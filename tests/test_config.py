@@ -119,12 +119,33 @@ def test_new_fields_resolve_with_their_defaults():
         ({"experiments": {"latent": {"grid_side": 1}}}, "experiments.latent.grid_side", "1"),
         ({"experiments": {"adversarial": {"loss_t": [1.5]}}}, "experiments.adversarial.loss_t.0", "1.5"),
         ({"fidelity": {"inception_md5": "abc"}}, "fidelity.inception_md5", "abc"),
+        ({"experiments": {"scorevae": {"latent_dims": {"svhn": 4}}}}, "experiments.scorevae.latent_dims", "svhn"),
+        ({"experiments": {"scorevae": {"latent_dims": {"cifar10": 0}}}}, "experiments.scorevae.latent_dims.cifar10",
+         "0"),
+        ({"experiments": {"lsgm": {"binarized": ["omniglot"]}}}, "experiments.lsgm.binarized", "omniglot"),
     ],
 )
 def test_refusals_name_the_key_and_the_value(raw, key, value):
     with pytest.raises(ConfigError) as refused:
         resolve(raw, "bad.yaml")
     assert f"bad.yaml: {key}: " in str(refused.value) and value in str(refused.value), str(refused.value)
+
+
+def test_scorevae_latent_dim_per_dataset_overrides_the_shared_one():
+    raw = {"experiments": {"scorevae": {"latent_dim": 384, "latent_dims": {"celeba64": 512}}}}
+    s = resolve(raw).experiments.scorevae
+    assert (config.latent_dim_of(s, "celeba64"), config.latent_dim_of(s, "cifar10")) == (512, 384)
+    assert Config().experiments.scorevae.latent_dims == {}
+
+
+def test_a_missing_folder_is_refused_only_where_the_plan_uses_it(tmp_path):
+    path = str(tmp_path / "hq")
+    cfg = resolve({"datasets": {"celebahq256": {"source": "folder", "path": path}, "digits": {}}})
+    config.check_folders(cfg, {"digits"})
+    with pytest.raises(ConfigError, match=rf"datasets\.celebahq256\.path: '{path}' is not a folder"):
+        config.check_folders(cfg, {"digits", "celebahq256"})
+    (tmp_path / "hq").mkdir()
+    config.check_folders(cfg, {"digits", "celebahq256"})
 
 
 def test_a_resolved_file_loads(tmp_path):

@@ -192,3 +192,52 @@ def test_frozen_vae_trains_only_the_prior_and_samples_decode(tmp_path):
     model, _, _ = load_model(path)
     images, nfe, _ = lsgm_samples(model, 4, (2, 4, 4), eps=1e-5, tolerance=1e-3, generator=torch.Generator())
     assert images.shape == (4, 1, 8, 8) and nfe > 0 and 0 <= images.min() and images.max() <= 1
+
+
+def test_a_channel_without_kl_is_switched_off_when_stage2_starts():
+    """LSGM App. G: a latent channel whose mean KL is at most `inactive_kl` gets the N(0, I) prior (logit -15); the
+    others keep their learnable mixing logit."""
+    cfg = small_config()
+    torch.manual_seed(0)
+    model = build_lsgm(cfg, Variant("vp-ll_iw-rew"), "digits", DataShape((1, 8, 8), 10))
+    head = model.vae.encoder.head
+    with torch.no_grad():  # channel 0: mean 0, logvar 0 whatever x, so KL(q || N(0, I)) = 0; channel 1: mean ~ 2
+        head.weight[[0, 2]] = 0.0
+        head.bias[[0, 2]] = 0.0
+        head.bias[1] = 2.0
+    x, _ = digits_like()
+    method_named("lsgm-vp-ll_iw-rew").loss(cfg, RunSpec("digits", "lsgm", "lsgm-vp-ll_iw-rew", init="x"), model)(
+        model, x, torch.Generator().manual_seed(0))
+    assert model.prior.active.tolist() == [False, True]
+    z, t = torch.randn(8, 2, 4, 4), torch.rand(8) * 0.9 + 0.1
+    model.prior.mixing_logit.data.fill_(3.0)
+    eps = model.prior(z, t)
+    std = model.prior.sde.noise_level(t).reshape(-1, 1, 1, 1)
+    assert torch.allclose(eps[:, 0], std[:, 0] * z[:, 0], atol=1e-5)  # N(0, I): eps_hat = sigma_t z_t
+    assert not torch.allclose(eps[:, 1], std[:, 0] * z[:, 1], atol=1e-3)
+
+
+def test_padded_images_keep_their_likelihood_on_the_original_pixels():
+    """The authors' MNIST: images padded with zeros to 32 x 32 for the VAE, the likelihood and samples cropped back."""
+    cfg = small_config(pad_to={"digits": 12})
+    model = build_lsgm(cfg, Variant(binary=True), "digits", DataShape((1, 8, 8), 10))
+    x, _ = digits_like(4)
+    seen = model.observe(x, torch.Generator().manual_seed(0))
+    assert seen.shape == (4, 1, 12, 12) and seen[..., :2, :].abs().sum() == 0 and seen[..., -2:].abs().sum() == 0
+    assert torch.equal(model.crop(seen), torch.bernoulli(x, generator=torch.Generator().manual_seed(0)))
+    z = torch.randn(4, *model.latent_shape((1, 8, 8)))
+    assert model.latent_shape((1, 8, 8)) == (2, 6, 6) and model.decode(z).shape == (4, 1, 8, 8)
+    logits = model.vae.decoder(z)
+    by_hand = torch.nn.functional.cross_entropy(logits[..., 2:10, 2:10], model.crop(seen).long(), reduction="none")
+    assert torch.allclose(model.reconstruction(z, seen), by_hand.flatten(1).sum(1))
+    with pytest.raises(ValueError, match="pad_to"):
+        build_lsgm(small_config(pad_to={"digits": 6}), Variant(), "digits", DataShape((1, 8, 8), 10))
+
+
+def test_cosine_decay_runs_from_the_base_rate_to_its_final_share():
+    sched = Schedule(111, 4, 1e-2, 10, 1.0, 0.9, 5, 5, 0, final_lr_scale=0.01)
+    rates = [train.learning_rate(step, sched) for step in range(111)]
+    assert rates[0] == pytest.approx(1e-3) and rates[10] == pytest.approx(1e-2) and rates[-1] == pytest.approx(1e-4)
+    assert rates[60] == pytest.approx(1e-4 + (1e-2 - 1e-4) / 2) and all(a >= b for a, b in zip(rates[10:], rates[11:]))
+    constant = dataclasses.replace(sched, final_lr_scale=1.0)
+    assert all(train.learning_rate(step, constant) == 1e-2 for step in range(10, 111))

@@ -21,8 +21,11 @@ def test_the_paper_profile_plans_every_lsgm_job_with_registered_methods():
     stage2 = plan["train_lsgm"].jobs
     assert {j.run for j in stage2} >= {lsgm_method(c) for c in LSGM_CELLS}
     assert {j.run for j in stage2} >= {"lsgm-vp-ll_iw-rew-frozen", "lsgm-vp-ll_iw-rew-nomix"}
-    assert {(j.dataset, j.run) for j in plan["train_lsgm_binary"].jobs} == {("mnist", "lsgm-vp-ll_iw-rew-binary")}
-    assert len(plan["lsgm_evaluate"].jobs) == 2 + len(stage2) + 1 and len(plan["lsgm_speed"].jobs) == 1
+    assert {j.dataset for j in stage2} == {"cifar10", "celebahq256"}
+    assert {(j.dataset, j.run) for j in plan["train_lsgm_binary"].jobs} == {
+        (d, "lsgm-vp-ll_iw-rew-binary") for d in ("mnist", "omniglot")}
+    # stage 1 per gray-level dataset, every stage-2 run, and stage 1 and 2 per binarized dataset; Fig. 4 on CIFAR-10
+    assert len(plan["lsgm_evaluate"].jobs) == 2 + len(stage2) + 2 * 2 and len(plan["lsgm_speed"].jobs) == 1
     known = set(method_names())
     assert all(j.method in known for f in ("train_lsgm", "train_lsgm_vae", "train_lsgm_binary") for j in plan[f].jobs)
     assert all(j.settings["--init"] for j in stage2)

@@ -139,6 +139,9 @@ def test_dvc_remote_round_trip_regenerates_the_report_without_training(smoke, tm
         (("name: bad\ndatasets: {miniimagenet: {source: folder, path: nowhere/mini}}\n"
           "experiments: {semisup: {datasets: [miniimagenet], labels: {miniimagenet: [20]}}}\n"),
          "datasets.miniimagenet.path", "nowhere/mini"),
+        (("name: bad\ndatasets: {digits: {}, celebahq256: {source: folder, path: nowhere/hq}}\n"
+          "experiments: {lsgm: {datasets: [celebahq256], binarized: []}}\n"),
+         "datasets.celebahq256.path", "nowhere/hq"),
     ],
 )
 def test_bad_parameters_stop_the_run_naming_key_and_value(repo, text, key, value, capsys, monkeypatch):
@@ -210,7 +213,8 @@ def test_paper_profile_plans_every_paper_scale_job(repo):
     assert "models/paper/mnist/sweep-t0.5-s2/model.pt" in out and "models/paper/cifar10/fewshot-vdrl/model.pt" in out
     # DRL Table 3 (six t_init, two priors) and Table 2 (five p_KL) on CIFAR-10
     assert counts["train_score"] == "1" and counts["train_adversarial"] == "5" and counts["sample"] == str(6 * 2 + 5)
-    assert counts["fidelity"] == "1" and counts["train_classifier"] == "1"
+    # the domain classifier of CIFAR-10, and of the CelebA sets of LSGM and ScoreVAE (one class: it learns nothing)
+    assert counts["fidelity"] == "1" and counts["train_classifier"] == "3"
     assert "--n 20000" in out and "--n 50000" in out and "pt_inception" in out
     assert counts["train_codedim"] == "4" and counts["code_dim_samples"] == "1"  # DRL Fig. 10 on MNIST: 2, 4, 8, 16
     # DRL Tables 1, 4-7 on CIFAR-10, CIFAR-100 and MiniImageNet: four pretrainings, five LaplaceNet jobs each

@@ -100,3 +100,18 @@ def test_dvc_declares_metrics_and_plots_and_one_stage_per_job():
     assert "reports/figures/digits_silhouette_vs_t.png" in document["plots"]
     report = document["stages"]["report"]
     assert {"reports/tables.md": {"cache": False}} in report["outs"]
+
+
+def test_the_paper_profile_prepares_every_dataset_it_defines_and_checks_each_folder(tmp_path, monkeypatch):
+    """The planning check (rules/common.smk) sees every folder dataset a job uses, not only LaplaceNet's."""
+    plan = plan_of("paper")
+    used = {j.dataset for f in plan for j in f.jobs}
+    assert {j.dataset for j in plan["prepare_data"].jobs} == set(plan.cfg.datasets)
+    monkeypatch.chdir(tmp_path)  # the profile's folders are relative: none is here
+    folders = [d for d, spec in plan.cfg.datasets.items() if spec.source == "folder"]
+    assert folders == ["miniimagenet", "celebahq256"]
+    for name in folders:
+        with pytest.raises(config.ConfigError, match=rf"datasets\.{name}\.path: '{plan.cfg.datasets[name].path}'"):
+            config.check_folders(plan.cfg, used)
+        (tmp_path / plan.cfg.datasets[name].path).mkdir(parents=True)
+    config.check_folders(plan.cfg, used)

@@ -150,9 +150,28 @@ def test_paper_profile_plans_every_scorevae_job():
     from diffrep.plan import Plan
 
     plan = Plan(load("params/paper.yaml"), "params/paper.yaml")
-    trained = {j.run for f in plan if f.name.startswith("train_scorevae") for j in f.jobs if j.dataset == "cifar10"}
     methods = ("scorevae", "scorevae_plus", "beta_vae", "diffdecoder", "diffdecoder_b0")
-    assert trained == {"scorevae-prior"} | {f"{m}-s{s}" for m in methods for s in (0, 1, 2)}
+    for dataset in ("cifar10", "celeba64"):  # ScoreVAE Tables 1, 2
+        trained = {j.run for f in plan if f.name.startswith("train_scorevae") for j in f.jobs if j.dataset == dataset}
+        assert trained == {"scorevae-prior"} | {f"{m}-s{s}" for m in methods for s in (0, 1, 2)}
     evaluate = plan["scorevae_evaluate"].job("cifar10")
     assert len(evaluate.inputs["models"]) == 15 and "--classifier" in evaluate.settings
     assert set(evaluate.outputs["scores"]) <= set(plan["report"].jobs[0].inputs["scorevae"])
+
+
+def test_a_dataset_s_own_latent_dim_reaches_every_network_that_sees_the_code(cfg):
+    """experiments.scorevae.latent_dims overrides latent_dim for its dataset (the authors': 384 on CIFAR-10, 512 on
+    CelebA)."""
+    import dataclasses
+
+    ex = dataclasses.replace(cfg.experiments.scorevae, latent_dims={"digits": 3})
+    own = dataclasses.replace(cfg, experiments=dataclasses.replace(cfg.experiments, scorevae=ex))
+    def build(c, method):  # the ScoreVAE models start from another's weights, the baselines from nothing
+        return method_named(method).build(c, RunSpec("digits", "scorevae", method,
+                                                     init="m.pt" if method.startswith("scorevae") else None), SHAPE)
+
+    plus, vae, diffdecoder = (build(own, m) for m in ("scorevae_plus", "beta_vae", "diffdecoder"))
+    assert plus.encoder.code_dim == plus.corrector.code_dim == 3
+    assert vae.encoder.code_dim == vae.decoder.dense[0].in_features == 3
+    assert diffdecoder.encoder.code_dim == diffdecoder.score.code_dim == 3
+    assert build(cfg, "scorevae").encoder.code_dim == 4, "without an entry, latent_dim"

@@ -359,7 +359,7 @@ def cmd_lsgm_speed(args) -> None:
         raise ValueError(f"give {2 * len(tolerances) + 1} --out files: LSGM and ODE per tolerance, then PC")
     lsgm, _, _ = load_model(args.model)
     score, _, _ = load_model(args.score)
-    latent, n = lsgm.vae.latent_shape(lsgm.image_shape), s.speed_samples
+    latent, n = lsgm.latent_shape(lsgm.image_shape), s.speed_samples
     sets = [model_samples(lsgm, n, latent, s, tol, s.seed) for tol in tolerances]
     sets += [data_space_samples(score, n, score.image_shape, "ode", tol, 0, 0.0, s.seed) for tol in tolerances]
     sets.append(data_space_samples(score, n, score.image_shape, cfg.sampling.method, math.nan, cfg.sampling.steps,

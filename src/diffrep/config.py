@@ -23,7 +23,7 @@ import yaml
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 
 # The modes a profile may choose; each enum of the schema is one of these.
-DATASETS = ("digits", "mnist", "cifar10", "cifar100", "miniimagenet")
+DATASETS = ("digits", "mnist", "cifar10", "cifar100", "miniimagenet", "omniglot", "celeba64", "celebahq256")
 DATASET_SOURCES = ("sklearn", "torchvision", "folder")
 SDE_KINDS = ("ve", "vp", "geometric_vp")
 SAMPLER_METHODS = ("pc", "em", "ode")
@@ -104,8 +104,9 @@ class DatasetConfig:
     files: dict[str, str] = field(default_factory=dict, metadata=schema("md5 of each file to fetch",
                                                                         additionalProperties={"pattern": _MD5}))
     path: str = field(default="", metadata=schema(
-        "source folder: a folder with train/ and test/ in torchvision ImageFolder layout (one sub-folder per class); "
-        "MiniImageNet is not in torchvision. Checked where the DAG is planned"))
+        "source folder: a folder with train/ and test/, for the datasets torchvision does not ship: MiniImageNet in "
+        "ImageFolder layout (one sub-folder per class), CelebA-HQ 256 as images (flat or in one sub-folder). "
+        "Checked where the DAG is planned"))
     net: NetConfig = field(default_factory=NetConfig)
     iterations: int = field(default=1500, metadata=schema(minimum=1))
     batch_size: int = field(default=128, metadata=schema(minimum=1))
@@ -286,7 +287,8 @@ class LSGMExperiment:
         "gray-level (or colour) runs: NELBO in bits/dim, FID, Table 6 and sec. 5.2", **_DATASET_LIST))
     binarized: list[str] = field(default_factory=lambda: ["digits"], metadata=schema(
         "dynamically binarized runs: NELBO in nats (Tables 4, 5)", items={"enum": DATASETS}, uniqueItems=True))
-    levels: dict[str, int] = field(default_factory=lambda: {"digits": 17, "mnist": 256, "cifar10": 256}, metadata=schema(
+    levels: dict[str, int] = field(default_factory=lambda: {"digits": 17, "mnist": 256, "cifar10": 256, "omniglot": 2,
+                                                            "celebahq256": 256}, metadata=schema(
         "the gray levels of each dataset's pixels (digits: 0..16), the decoder's categories", propertyNames={"enum": DATASETS},
         additionalProperties={"minimum": 2}))
     sde: SDEConfig = field(default_factory=lambda: SDEConfig(kind="vp", eps=0.01))
@@ -307,6 +309,17 @@ class LSGMExperiment:
     lr_vae: float = field(default=1e-3, metadata=schema("stage 1", exclusiveMinimum=0, maximum=1))
     lr_vae_stage2: float = field(default=1e-4, metadata=schema(exclusiveMinimum=0, maximum=1))
     lr_prior: float = field(default=3e-4, metadata=schema(exclusiveMinimum=0, maximum=1))
+    lr_final_stage1: float = field(default=0.01, metadata=schema(
+        "stage 1's cosine decay ends at this share of lr_vae (the authors': 1e-2 -> 1e-4)", exclusiveMinimum=0, maximum=1))
+    lr_final_stage2: float = field(default=0.1, metadata=schema(
+        "stage 2's cosine decay ends at this share of its rates (the authors' VAE: 1e-4 -> 1e-5)", exclusiveMinimum=0,
+        maximum=1))
+    inactive_kl: float = field(default=0.1, metadata=schema(
+        "a latent channel whose mean KL per variable is at most this when stage 2 starts is switched off: its mixing "
+        "logit is held at -15, a N(0, I) prior (the authors'; 0: none)", minimum=0))
+    pad_to: dict[str, int] = field(default_factory=dict, metadata=schema(
+        "images padded with zeros to this side for the VAE, the likelihood cropped back (the authors' MNIST: 32)",
+        propertyNames={"enum": DATASETS}, additionalProperties={"minimum": 1}))
     warmup: int = field(default=100, metadata=schema(minimum=0))
     # the digits' 1000-2000 steps: at 0.999 the saved weights would still hold a quarter of their initial values
     ema: float = field(default=0.99, metadata=schema("EMA decay of the weights (the authors': 0.9999 on the prior)",
@@ -340,6 +353,9 @@ class ScoreVAEExperiment:
     sde: SDEConfig = field(default_factory=lambda: SDEConfig(kind="vp", eps=1e-3), metadata=schema(
         "the experiment's own SDE (the authors': VP, beta 0.1 -> 20, t ~ U(eps, 1) with eps = 1e-3)"))
     latent_dim: int = field(default=8, metadata=schema(minimum=1))
+    latent_dims: dict[str, int] = field(default_factory=dict, metadata=schema(
+        "latent_dim per dataset, where it differs (the authors': 384 on CIFAR-10, 512 on CelebA)",
+        propertyNames={"enum": DATASETS}, additionalProperties={"minimum": 1}))
     beta: float = field(default=0.01, metadata=schema("KL weight of ScoreVAE, the beta-VAE and DiffDecoder", minimum=0))
     log_density: str = field(default="full", metadata=schema(
         "log q(z | x_t, t): the full Gaussian, or the authors' code, which drops -1/2 sum logvar",
@@ -359,6 +375,11 @@ class ScoreVAEExperiment:
     batch_size: int = field(default=500, metadata=schema("images reconstructed at once", minimum=1))
     lpips_weights: str = field(default="", metadata=schema(
         "a local VGG16 file (torchvision's vgg16-397923af.pth) for LPIPS; empty: $TORCH_HOME/hub/checkpoints"))
+
+
+def latent_dim_of(s: ScoreVAEExperiment, dataset: str) -> int:
+    """ScoreVAE's latent dimension on `dataset`: its entry in latent_dims, else latent_dim."""
+    return s.latent_dims.get(dataset, s.latent_dim)
 
 
 @dataclass
@@ -467,15 +488,14 @@ def _check_sde_ranges(raw: dict[str, Any], origin: str) -> None:
 
 
 def _check_references(raw: dict[str, Any], origin: str) -> None:
-    """Every experiment's datasets must be defined under `datasets`."""
+    """Every experiment's datasets (and LSGM's binarized ones) must be defined under `datasets`."""
     known = set(raw.get("datasets", {"digits": {}}))
     for exp, spec in raw.get("experiments", {}).items():
-        for name in spec.get("datasets", []):
-            if name not in known:
-                raise ConfigError(
-                    f"{origin}: experiments.{exp}.datasets: {name!r} is not defined under datasets "
-                    f"(defined: {sorted(known)})"
-                )
+        for key in ("datasets", "binarized"):
+            for name in spec.get(key, []):
+                if name not in known:
+                    raise ConfigError(f"{origin}: experiments.{exp}.{key}: {name!r} is not defined under datasets "
+                                      f"(defined: {sorted(known)})")
     semisup = raw.get("experiments", {}).get("semisup", {})
     labels = semisup.get("labels", SemisupExperiment().labels)
     missing = [d for d in semisup.get("datasets", ["digits"]) if d not in labels]
@@ -487,6 +507,15 @@ def _check_references(raw: dict[str, Any], origin: str) -> None:
     if used != listed:
         raise ConfigError(f"{origin}: experiments.semisup.pretrainings: {sorted(listed)} must be the pretrainings "
                           f"that the settings start from: {sorted(used)}")
+
+
+def check_folders(cfg: Config, used: set[str]) -> None:
+    """The datasets of source "folder" among `used` (MiniImageNet, CelebA-HQ: not downloaded, the user's) are there; a
+    file-system check, so it runs where the DAG is planned, not in `validate`."""
+    for name, dataset in cfg.datasets.items():
+        if name in used and dataset.source == "folder" and not Path(dataset.path).is_dir():
+            raise ConfigError(f"datasets.{name}.path: {dataset.path!r} is not a folder; put the dataset there "
+                              "(train/ and test/ folders of images) or drop it from the experiments that use it")
 
 
 @dataclass(frozen=True)

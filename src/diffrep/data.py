@@ -1,8 +1,11 @@
 """Datasets prepared once into `train.npz` / `test.npz` (x float32 [N, C, H, W] in [0, 1], y int64) and `split.json`.
 
-digits comes with scikit-learn and is split here (stratified, seeded); MNIST and CIFAR-10 are downloaded from a
-mirror, checked against md5 sums and keep their official train/test split. Nothing is written to the output folder
-until every file has been downloaded, checked and parsed, so a failure leaves the folder as it was.
+digits comes with scikit-learn and is split here (stratified, seeded); MNIST, CIFAR-10/100, OMNIGLOT and CelebA are
+downloaded from a mirror, checked against md5 sums and keep their official train/test split; MiniImageNet and
+CelebA-HQ are read from a folder the user gives. Nothing is written to the output folder until every file has been
+downloaded, checked and parsed, so a failure leaves the folder as it was. The arrays are float32 like every other
+dataset's, so the large ones are large: CelebA 64x64 about 9 GB (8.0 train, 1.0 test), CelebA-HQ 256x256 about
+0.79 MB per image (24 GB for its 30k).
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import pickle
 import shutil
 import tarfile
 import tempfile
+import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,19 +26,25 @@ from typing import Any
 import numpy as np
 import torch
 
-from diffrep.config import DatasetConfig
+from diffrep.config import DATASETS, DatasetConfig
 from diffrep.io import write_json, write_npz
 
-DATASETS = ("digits", "mnist", "cifar10", "cifar100", "miniimagenet")
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/"
+OMNIGLOT_URL = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/"  # torchvision's
+# torchvision fetches CelebA from Google Drive (needs gdown, and the files' daily quota is often spent); this public
+# mirror holds the same files under the same names, checked against torchvision's md5s.
+CELEBA_URL = "https://graal.ift.ulaval.ca/public/celeba/"
 SPLITS = ("train", "test")
 
 _SOURCES = {"digits": "sklearn", "mnist": "torchvision", "cifar10": "torchvision", "cifar100": "torchvision",
-            "miniimagenet": "folder"}
+            "miniimagenet": "folder", "omniglot": "torchvision", "celeba64": "torchvision", "celebahq256": "folder"}
 _SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "cifar10": (3, 32, 32), "cifar100": (3, 32, 32),
-           "miniimagenet": (3, 84, 84)}
-_NUM_CLASSES = {"digits": 10, "mnist": 10, "cifar10": 10, "cifar100": 100, "miniimagenet": 100}
+           "miniimagenet": (3, 84, 84), "omniglot": (1, 28, 28), "celeba64": (3, 64, 64), "celebahq256": (3, 256, 256)}
+# CelebA and CelebA-HQ are unlabelled here (one class): nothing that reads labels (silhouette, few-shot, LaplaceNet)
+# is planned on them, and the domain classifier trained on one class learns nothing (its cross-entropy is 0).
+_NUM_CLASSES = {"digits": 10, "mnist": 10, "cifar10": 10, "cifar100": 100, "miniimagenet": 100, "omniglot": 50,
+                "celeba64": 1, "celebahq256": 1}
 
 # What a download can fail with: URLError/HTTPError and socket errors are OSErrors, a connection cut mid-body is
 # an HTTPException, a redirect loop a RecursionError (checked before RuntimeError, of which it is a subclass).
@@ -42,7 +52,7 @@ _NETWORK_ERRORS = (OSError, http.client.HTTPException, RecursionError)
 # What unpacking or parsing a damaged file can fail with (torchvision's idx reader asserts and reshapes).
 _PARSE_ERRORS = (
     AssertionError, EOFError, KeyError, OSError, RuntimeError, TypeError, ValueError,
-    pickle.UnpicklingError, tarfile.TarError, zlib.error,
+    pickle.UnpicklingError, tarfile.TarError, zipfile.BadZipFile, zlib.error,
 )
 
 Arrays = tuple[np.ndarray, np.ndarray]
@@ -141,9 +151,7 @@ def _miniimagenet(dcfg: DatasetConfig, out_dir: Path) -> tuple[Arrays, Arrays, d
     from torchvision import transforms
     from torchvision.datasets import ImageFolder
 
-    root = Path(dcfg.path)
-    if not (root / "train").is_dir() or not (root / "test").is_dir():
-        raise DataError(f"miniimagenet: {root} needs train/ and test/ folders with one sub-folder per class")
+    root = _split_folders("miniimagenet", dcfg, "with one sub-folder per class")
     to_array = transforms.Compose([transforms.Resize((84, 84)), transforms.ToTensor()])
     splits = []
     for split in SPLITS:
@@ -151,8 +159,118 @@ def _miniimagenet(dcfg: DatasetConfig, out_dir: Path) -> tuple[Arrays, Arrays, d
             folder = ImageFolder(str(root / split), transform=to_array)
             x = torch.stack([img for img, _ in folder]).numpy()
             splits.append((x, np.asarray(folder.targets, dtype=np.int64)))
-    info = {"split": "official", "test_fraction": None, "split_seed": None, "path": str(root)}
-    return splits[0], splits[1], info
+    return splits[0], splits[1], _from_folder(root)
+
+
+def _celebahq256(dcfg: DatasetConfig, out_dir: Path) -> tuple[Arrays, Arrays, dict[str, Any]]:
+    """CelebA-HQ 256x256 (LSGM Fig. 4; not in torchvision) from the user's folder: train/ and test/ of images, flat or
+    in sub-folders (all one class), resized to 256x256; the split is the user's (LSGM's: 27k train, 3k test)."""
+    from torchvision import transforms
+    from torchvision.datasets.folder import is_image_file
+
+    root = _split_folders("celebahq256", dcfg, "of images (flat, or in one sub-folder)")
+    to_tensor = transforms.Compose([transforms.Resize((256, 256)), transforms.ToTensor()])
+    splits = []
+    for split in SPLITS:
+        files = sorted(p for p in (root / split).rglob("*") if p.is_file() and is_image_file(str(p)))
+        with _parsing("celebahq256", str(root / split)):
+            x = _images(files, lambda f: f.open("rb"), to_tensor, "RGB", _SHAPES["celebahq256"])
+        splits.append((x, np.zeros(len(x), dtype=np.int64)))
+    return splits[0], splits[1], _from_folder(root)
+
+
+def _split_folders(name: str, dcfg: DatasetConfig, layout: str) -> Path:
+    """The user's folder of a `folder` dataset, which must hold train/ and test/ (the planning checks it too)."""
+    root = Path(dcfg.path)
+    if not all((root / split).is_dir() for split in SPLITS):
+        raise DataError(f"{name}: {root} needs train/ and test/ folders {layout}")
+    return root
+
+
+def _from_folder(root: Path) -> dict[str, Any]:
+    """split.json fields of a dataset read from the user's folder: its train/test split, and where it came from."""
+    return {"split": "official", "test_fraction": None, "split_seed": None, "path": str(root)}
+
+
+def _omniglot(dcfg: DatasetConfig, out_dir: Path) -> tuple[Arrays, Arrays, dict[str, Any]]:
+    """OMNIGLOT (LSGM Table 4) from torchvision's two zips: 105x105 PNGs resized to 28x28, strokes 1 on 0.
+
+    LSGM, after IWAE, used the 28x28 split of `chardata.mat` (24,345 train and 8,070 test images, all 50 alphabets),
+    which torchvision does not ship; this is torchvision's release instead: the background set (30 alphabets,
+    19,280 images) as train, the evaluation set (the 20 other alphabets, 13,180 images) as test, so the test
+    characters are new ones. The label is the alphabet: its index in the sorted background alphabets, then in the
+    sorted evaluation alphabets after them (0..29 train, 30..49 test), as chardata.mat labels its 50 alphabets.
+    The runs binarize the gray levels afresh at every draw (LSGM sec. 5.1).
+    """
+    from torchvision.datasets import Omniglot
+
+    base = dcfg.url or OMNIGLOT_URL
+    md5s = _md5s(dcfg, {f"{part}.zip": md5 for part, md5 in Omniglot.zips_md5.items()})
+    with scratch(out_dir) as root:
+        paths = {f: download("omniglot", base.rstrip("/") + "/" + f, md5, root) for f, md5 in md5s.items()}
+        train = _omniglot_zip(paths["images_background.zip"], 0)
+        test = _omniglot_zip(paths["images_evaluation.zip"], int(train[1].max()) + 1)
+    return train, test, _official(base, md5s)
+
+
+def _omniglot_zip(path: Path, first_label: int) -> Arrays:
+    """The `<set>/<alphabet>/<character>/<image>.png` members of one OMNIGLOT zip, inverted, labelled by alphabet."""
+    from torchvision import transforms
+
+    with _parsing("omniglot", path.name), zipfile.ZipFile(path) as zf:
+        names = sorted(n for n in zf.namelist() if n.endswith(".png") and n.count("/") == 3)
+        if not names:
+            raise ValueError("no <set>/<alphabet>/<character>/<image>.png members")
+        alphabets = sorted({n.split("/")[1] for n in names})
+        # black strokes on white in the PNGs; the binarized models want the stroke to be the 1
+        to_tensor = transforms.Compose([transforms.Resize((28, 28)), transforms.ToTensor(), lambda t: 1.0 - t])
+        x = _images(names, zf.open, to_tensor, "L", _SHAPES["omniglot"])
+    y = np.array([first_label + alphabets.index(n.split("/")[1]) for n in names], dtype=np.int64)
+    return x, y
+
+
+def _celeba64(dcfg: DatasetConfig, out_dir: Path) -> tuple[Arrays, Arrays, dict[str, Any]]:
+    """CelebA 64x64 (ScoreVAE Table 2): the aligned 178x218 images center-cropped to 140x140 and resized to 64x64 (the
+    usual CelebA-64 protocol, score-SDE's among others), the official partition (0 train: 162,770; 2 test: 19,962;
+    the 1s, validation, are left out), one class."""
+    from torchvision import transforms
+    from torchvision.datasets import CelebA
+
+    needed = ("img_align_celeba.zip", "list_eval_partition.txt")
+    base = dcfg.url or CELEBA_URL
+    md5s = _md5s(dcfg, {f: md5 for _, md5, f in CelebA.file_list if f in needed})
+    to_tensor = transforms.Compose([transforms.CenterCrop(140), transforms.Resize((64, 64)), transforms.ToTensor()])
+    with scratch(out_dir) as root:
+        paths = {f: download("celeba64", base.rstrip("/") + "/" + f, md5, root) for f, md5 in md5s.items()}
+        with _parsing("celeba64", needed[1]):
+            partition = _celeba_partition(paths[needed[1]])
+        splits = []
+        with _parsing("celeba64", needed[0]), zipfile.ZipFile(paths[needed[0]]) as zf:
+            for part in (0, 2):
+                names = [f"img_align_celeba/{f}" for f, p in partition.items() if p == part]
+                x = _images(names, zf.open, to_tensor, "RGB", _SHAPES["celeba64"])
+                splits.append((x, np.zeros(len(x), dtype=np.int64)))
+    return splits[0], splits[1], _official(base, md5s)
+
+
+def _celeba_partition(path: Path) -> dict[str, int]:
+    """list_eval_partition.txt: `<image> <0|1|2>` per line, in the file's order."""
+    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    if not rows or any(len(r) != 2 or r[1] not in ("0", "1", "2") for r in rows):
+        raise ValueError("expected lines of `<image> <0|1|2>`")
+    return {name: int(part) for name, part in rows}
+
+
+def _images(items: list, open_item, to_tensor, mode: str, shape: tuple[int, int, int]) -> np.ndarray:
+    """Each item opened with `open_item`, decoded (PIL), converted to `mode` and through `to_tensor`, into one
+    preallocated float32 array (a list and a stack would hold the large sets twice)."""
+    from PIL import Image
+
+    x = np.empty((len(items), *shape), dtype=np.float32)
+    for i, item in enumerate(items):
+        with open_item(item) as fh, Image.open(fh) as img:
+            x[i] = to_tensor(img.convert(mode)).numpy()
+    return x
 
 
 def _cifar_batches(dataset: str, release, folder: Path, names: list[str], label_key: str) -> Arrays:
@@ -275,4 +393,5 @@ def _sha256(path: Path) -> str:
 
 
 _LOADERS = {"digits": _digits, "mnist": _mnist, "cifar10": partial(_cifar, "cifar10"),
-            "cifar100": partial(_cifar, "cifar100"), "miniimagenet": _miniimagenet}
+            "cifar100": partial(_cifar, "cifar100"), "miniimagenet": _miniimagenet, "omniglot": _omniglot,
+            "celeba64": _celeba64, "celebahq256": _celebahq256}

@@ -104,9 +104,14 @@ def l1_penalty(z: torch.Tensor) -> torch.Tensor:
     return z.abs().flatten(1).sum(1)
 
 
+def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(logvar)) || N(0, 1)) of every variable."""
+    return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
 def kl_penalty(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mean, exp(logvar)) || N(0, I)) per sample (VDRL)."""
-    return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).flatten(1).sum(1)
+    return gaussian_kl(mean, logvar).flatten(1).sum(1)
 
 
 def reparameterize(mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -262,6 +267,12 @@ def drop_sigma2t_iw(sde: VPFamilySDE, eps: float, n: int, generator=None) -> LSG
 # (w_re, r_re) drop_sigma2t_iw.
 LSGM_SCHEMES = {f.__name__: f for f in (ll_uniform, ll_iw, drop_all_uniform, drop_all_iw, drop_sigma2t_uniform,
                                         drop_sigma2t_iw)}
+
+
+def kl_per_channel(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """The mean KL per latent variable of each channel over a batch, (N, C, h, w) -> (C,): how much of the data a
+    channel carries (LSGM App. G switches off the channels whose KL is at most 0.1)."""
+    return gaussian_kl(mean, logvar).transpose(0, 1).flatten(1).mean(1)
 
 
 def mixed_eps(zt: torch.Tensor, std: torch.Tensor, eps_prime: torch.Tensor, logit: torch.Tensor) -> torch.Tensor:

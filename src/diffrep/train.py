@@ -52,6 +52,7 @@ class Schedule:
     log_every: int
     seed: int
     divergence_is_result: bool = False  # a non-finite loss ends the run as a recorded result (LSGM Table 6's NaN)
+    final_lr_scale: float = 1.0  # after warm-up, cosine decay to this share of lr (1: constant, as score-SDE)
 
 
 @dataclass
@@ -77,10 +78,12 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def learning_rate(step: int, sched: Schedule) -> float:
-    """Linear warm-up to the base rate, then constant (score-SDE's schedule)."""
-    if sched.warmup <= 0:
-        return sched.lr
-    return sched.lr * min(1.0, (step + 1) / sched.warmup)
+    """Linear warm-up to the base rate, then constant (score-SDE's schedule) or a cosine decay to
+    `final_lr_scale` times it at the last step (LSGM's and NVAE's)."""
+    if step < sched.warmup:
+        return sched.lr * (step + 1) / sched.warmup
+    progress = (step - sched.warmup) / max(1, sched.iterations - 1 - sched.warmup)
+    return sched.lr * (sched.final_lr_scale + (1 - sched.final_lr_scale) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 @torch.no_grad()

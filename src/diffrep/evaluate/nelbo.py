@@ -14,9 +14,7 @@ from pathlib import Path
 import torch
 
 from diffrep.likelihood import bits_per_dim, log_likelihood
-from diffrep.nets.vae import decoder_mean
 from diffrep.objectives import (
-    discrete_nll,
     gaussian_log_density,
     kl_penalty,
     reparameterize,
@@ -43,7 +41,7 @@ def lsgm_nelbo(model, x: torch.Tensor, generator: torch.Generator, *, eps: float
                noise: str = "fresh") -> tuple[torch.Tensor, int]:
     """NELBO per image in nats (LSGM eq. 6), log p(z_0) by the ODE (Hutchinson, Gaussian probes), and the NFE."""
     x, mean, logvar, z0 = encode_sample(model, x, generator)
-    rec = discrete_nll(model.vae.decoder(z0), x)
+    rec = model.reconstruction(z0, x)
     log_p, nfe = log_likelihood(flat(model.prior.score_fn, z0.shape), model.prior.sde, z0.flatten(1), eps=eps,
                                 rtol=tolerance, atol=tolerance, noise=noise, generator=generator)
     return (rec + gaussian_log_density(z0, mean, logvar)).double() - log_p.cpu(), nfe
@@ -53,7 +51,7 @@ def lsgm_nelbo(model, x: torch.Tensor, generator: torch.Generator, *, eps: float
 def backbone_nelbo(model, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """The VAE backbone's NELBO per image in nats: reconstruction + KL(q(z_0 | x) || N(0, I)), the KL exact."""
     x, mean, logvar, z0 = encode_sample(model, x, generator)
-    return (discrete_nll(model.vae.decoder(z0), x) + kl_penalty(mean, logvar)).double()
+    return (model.reconstruction(z0, x) + kl_penalty(mean, logvar)).double()
 
 
 def in_units(nats: torch.Tensor, dims: int, binary: bool) -> tuple[float, str]:
@@ -80,7 +78,7 @@ def lsgm_samples(model, n: int, latent_shape, *, eps: float, tolerance: float,
     z, nfe, seconds = ode_samples(model.prior.score_fn, model.prior.sde, (n, *latent_shape), eps=eps,
                                   tolerance=tolerance, generator=generator)
     start = time.perf_counter()
-    x = decoder_mean(model.vae.decoder(z))
+    x = model.decode(z)
     return x.clamp(0, 1), nfe, seconds + time.perf_counter() - start
 
 
@@ -88,7 +86,7 @@ def lsgm_samples(model, n: int, latent_shape, *, eps: float, tolerance: float,
 def backbone_samples(model, n: int, latent_shape, generator: torch.Generator | None) -> tuple[torch.Tensor, int, float]:
     """The VAE backbone's samples: z_0 ~ N(0, I) decoded with the decoder mean (LSGM Table 2's 'VAE backbone')."""
     start = time.perf_counter()
-    x = decoder_mean(model.vae.decoder(torch.randn(n, *latent_shape, generator=generator)))
+    x = model.decode(torch.randn(n, *latent_shape, generator=generator))
     return x.clamp(0, 1), 0, time.perf_counter() - start
 
 
@@ -141,6 +139,11 @@ def run_record(model_path: str | Path, spec, variant) -> dict:
             **divergence}
 
 
+def active_channels(model) -> int | None:
+    """How many latent channels the prior models (the rest were switched off at stage 2's start); None: no prior."""
+    return None if model.prior is None else int(model.prior.active.sum())
+
+
 def evaluate_run(model_path: str | Path, x_test: torch.Tensor, s) -> tuple[dict, torch.Tensor, dict]:
     """A run's test NELBO record and its samples (a diverged run: NaN, and its backbone's samples as placeholders)."""
     from diffrep.methods.base import method_named
@@ -148,10 +151,10 @@ def evaluate_run(model_path: str | Path, x_test: torch.Tensor, s) -> tuple[dict,
 
     model, spec, _ = load_model(model_path)
     record = run_record(model_path, spec, method_named(spec.method).variant)
-    latent = model.vae.latent_shape(model.image_shape)
+    latent = model.latent_shape(model.image_shape)
     if record["diverged"]:
-        x, meta = model_samples(model.__class__(model.vae, None, model.binary), s.samples, latent, s, 0.0, s.seed)
+        x, meta = model_samples(model.__class__(model.vae, None, model.binary, model.pad), s.samples, latent, s, 0.0, s.seed)
         return {**record, "nelbo": math.nan, "backbone_nelbo": math.nan, "units": "", "nfe": 0}, x, meta
-    record.update(nelbo_on_test_split(model, x_test, s, s.seed))
+    record.update(nelbo_on_test_split(model, x_test, s, s.seed), active_channels=active_channels(model))
     x, meta = model_samples(model, s.samples, latent, s, s.ode_tolerance, s.seed)
     return record, x, meta

@@ -20,7 +20,7 @@ from torch.func import functional_call
 from diffrep.config import LSGM_CELLS, Config, LSGMExperiment, lsgm_method
 from diffrep.methods.base import DataShape, Method, RunSpec, register
 from diffrep.nets.unet import ScoreUNet
-from diffrep.nets.vae import VAE
+from diffrep.nets.vae import VAE, decoder_mean
 from diffrep.objectives import (
     LSGM_SCHEMES,
     binarize,
@@ -29,6 +29,7 @@ from diffrep.objectives import (
     gaussian_neg_entropy,
     kl_coefficient,
     kl_penalty,
+    kl_per_channel,
     ll_iw,
     mixed_eps,
     reparameterize,
@@ -63,6 +64,9 @@ class Variant:
         return self.cell.split("-")[2]
 
 
+OFF_LOGIT = -15.0  # the mixing logit of a switched-off channel: its prior is N(0, I) (the authors')
+
+
 class LatentPrior(nn.Module):
     """The SGM prior on z: eps_theta(z_t, t) from a score U-Net, mixed with the N(0, I) score (LSGM sec. 3.2) or not."""
 
@@ -70,12 +74,21 @@ class LatentPrior(nn.Module):
         super().__init__()
         self.score, self.sde = score, sde
         self.mixing_logit = None if mixing_logit is None else nn.Parameter(torch.full((channels,), float(mixing_logit)))
+        self.register_buffer("active", torch.ones(channels, dtype=torch.bool))
 
     def forward(self, zt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """eps_theta(z_t, t); the U-Net returns the score, so eps'(z_t, t) = -sigma_t * its output."""
         std = self.sde.noise_level(t)
         eps_prime = -std.reshape(-1, 1, 1, 1) * self.score(zt, std)
-        return eps_prime if self.mixing_logit is None else mixed_eps(zt, std, eps_prime, self.mixing_logit)
+        if self.mixing_logit is None:
+            return eps_prime
+        logit = torch.where(self.active, self.mixing_logit, torch.full_like(self.mixing_logit, OFF_LOGIT))
+        return mixed_eps(zt, std, eps_prime, logit)
+
+    def switch_off(self, kl: torch.Tensor, threshold: float) -> None:
+        """Hold the channels whose mean KL is at most `threshold` at the N(0, I) prior (LSGM App. G)."""
+        if self.mixing_logit is not None:
+            self.active &= kl.to(self.active.device) > threshold
 
     def score_fn(self, zt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """grad log p(z_t) = -eps_theta(z_t, t) / sigma_t (LSGM sec. 3.2): what the ODE sampler and likelihood take."""
@@ -85,15 +98,35 @@ class LatentPrior(nn.Module):
 class LSGMModel(nn.Module):
     """The VAE and, in stage 2, its latent prior; `step` counts the run's steps (the KL coefficient's schedule)."""
 
-    def __init__(self, vae: VAE, prior: LatentPrior | None, binary: bool):
+    def __init__(self, vae: VAE, prior: LatentPrior | None, binary: bool, pad: tuple[int, int] = (0, 0)):
         super().__init__()
-        self.vae, self.prior, self.binary = vae, prior, binary
+        self.vae, self.prior, self.binary, self.pad = vae, prior, binary, pad
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.logged: dict[str, float] = {}
 
     def observe(self, x0: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """The data the likelihood is of: a fresh binarization per draw for binarized runs (LSGM sec. 5.1)."""
-        return binarize(x0, generator) if self.binary else x0
+        """What the VAE sees: a fresh binarization per draw for binarized runs (LSGM sec. 5.1), padded with zeros
+        where the authors pad (MNIST to 32 x 32)."""
+        x = binarize(x0, generator) if self.binary else x0
+        return nn.functional.pad(x, 2 * self.pad) if any(self.pad) else x
+
+    def crop(self, x: torch.Tensor) -> torch.Tensor:
+        """The pixels inside the padding: the likelihood and the samples are of the original image."""
+        before, after = self.pad
+        return x[..., before:x.shape[-2] - after, before:x.shape[-1] - after]
+
+    def reconstruction(self, z0: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """-log p(x | z_0) per image, on the original pixels."""
+        return discrete_nll(self.crop(self.vae.decoder(z0)), self.crop(x))
+
+    def decode(self, z0: torch.Tensor) -> torch.Tensor:
+        """The decoder mean, the image a sample is shown as."""
+        return decoder_mean(self.crop(self.vae.decoder(z0)))
+
+    def latent_shape(self, image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+        """The latent's (channels, h, w) for the (unpadded) images of `image_shape`."""
+        c, h, w = image_shape
+        return self.vae.latent_shape((c, h + sum(self.pad), w + sum(self.pad)))
 
     def log_values(self) -> dict[str, float]:
         """The KL coefficient and the batch's NELBO beside the training loss."""
@@ -119,7 +152,15 @@ def build_lsgm(cfg: Config, variant: Variant, dataset: str, data: DataShape) -> 
         net = ScoreUNet(s.latent_channels, s.prior.channels, s.prior.num_res_blocks, s.prior.emb_dim,
                         dropout=s.prior.dropout)
         prior = LatentPrior(net, lsgm_sde(cfg, variant), s.latent_channels, s.mixing_logit if variant.mixed else None)
-    return LSGMModel(vae, prior, variant.binary)
+    return LSGMModel(vae, prior, variant.binary, padding(s.pad_to.get(dataset, 0), data.image_shape[1]))
+
+
+def padding(side: int, size: int) -> tuple[int, int]:
+    """Zeros before and after each image side that make `size` pixels `side` (none for side 0)."""
+    if side and side < size:
+        raise ValueError(f"lsgm.pad_to: {side} is smaller than the images' side {size}")
+    extra = max(0, side - size)
+    return extra // 2, extra - extra // 2
 
 
 def stage1_loss(s: LSGMExperiment):
@@ -130,7 +171,7 @@ def stage1_loss(s: LSGMExperiment):
         beta = kl_coefficient(int(m.step), s.stage1_iterations, s.kl_start, s.kl_stage1)
         m.step += 1
         mean, logvar = m.vae.encoder(x)
-        rec, kl = discrete_nll(m.vae.decoder(reparameterize(mean, logvar, g)), x), kl_penalty(mean, logvar)
+        rec, kl = m.reconstruction(reparameterize(mean, logvar, g), x), kl_penalty(mean, logvar)
         m.logged = {"kl_coef": beta, "nelbo": float((rec + kl).mean().detach())}
         return rec + beta * kl
 
@@ -159,10 +200,12 @@ def stage2_loss(s: LSGMExperiment, variant: Variant, sde: VPFamilySDE):
     def loss(m: LSGMModel, x0: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         x = m.observe(x0, g)
         beta = kl_coefficient(int(m.step), anneal, s.kl_stage1, 1.0)
-        m.step += 1
         mean, logvar = m.vae.encoder(x)
+        if int(m.step) == 0 and s.inactive_kl > 0:
+            m.prior.switch_off(kl_per_channel(mean.detach(), logvar.detach()), s.inactive_kl)
+        m.step += 1
         z0 = reparameterize(mean, logvar, g)
-        rec = discrete_nll(m.vae.decoder(z0), x)
+        rec = m.reconstruction(z0, x)
         draw = scheme(sde, eps, z0.shape[0], g)
         noise = torch.randn(z0.shape, generator=g).to(z0.device)
         ce_prior = weighted_eps_matching(m.prior, z0.detach(), sde, draw.t.to(z0), draw.prior_weight.to(z0), noise)
@@ -204,9 +247,10 @@ class LSGM(Method):
     def schedule(self, cfg: Config, spec: RunSpec) -> Schedule:
         """The experiment's own budget and rates; a stage-2 divergence is recorded, not raised (Table 6's NaN)."""
         s, tr = settings(cfg), cfg.train
-        lr = s.lr_prior if self.variant.cell else s.lr_vae
+        lr, final = (s.lr_prior, s.lr_final_stage2) if self.variant.cell else (s.lr_vae, s.lr_final_stage1)
         return Schedule(self.iterations(cfg, spec), s.batch_size, lr, s.warmup, tr.grad_clip, s.ema,
-                        tr.checkpoint_every, tr.log_every, spec.seed, divergence_is_result=bool(self.variant.cell))
+                        tr.checkpoint_every, tr.log_every, spec.seed, divergence_is_result=bool(self.variant.cell),
+                        final_lr_scale=final)
 
     def parameters(self, model: LSGMModel, cfg: Config, spec: RunSpec) -> list:
         """Stage 2: the VAE at lr_vae_stage2 (none when frozen, sec. 5.2), the prior at lr_prior."""

@@ -26,7 +26,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from diffrep.config import Config
+from diffrep.config import Config, latent_dim_of
 from diffrep.methods.autoencoder import AutoEncoder
 from diffrep.methods.base import DataShape, Method, RunSpec, register
 from diffrep.methods.drl import DRLModel
@@ -155,8 +155,9 @@ def diffusion_loss(cfg: Config, beta: float):
 def encoder(cfg: Config, spec: RunSpec, data: DataShape, time_conditioned: bool, probabilistic: bool) -> Encoder:
     """The DRL encoder sized by the dataset's network, with the experiment's latent dimension."""
     net, (c, h, _) = cfg.datasets[spec.dataset].net, data.image_shape
-    return Encoder(c, h, net.channels, net.num_res_blocks, net.emb_dim, cfg.experiments.scorevae.latent_dim,
-                   net.code_hidden, time_conditioned=time_conditioned, probabilistic=probabilistic)
+    return Encoder(c, h, net.channels, net.num_res_blocks, net.emb_dim,
+                   latent_dim_of(cfg.experiments.scorevae, spec.dataset), net.code_hidden,
+                   time_conditioned=time_conditioned, probabilistic=probabilistic)
 
 
 class Budgeted:
@@ -200,7 +201,7 @@ class ScoreVAE(Budgeted, Method):
         ex = cfg.experiments.scorevae
         prior = ScoreModel(score_unet(cfg, spec.dataset, data), experiment_sde(cfg))
         enc = encoder(cfg, spec, data, time_conditioned=True, probabilistic=True)
-        corrector = score_unet(cfg, spec.dataset, data, ex.latent_dim) if self.corrected else None
+        corrector = score_unet(cfg, spec.dataset, data, latent_dim_of(ex, spec.dataset)) if self.corrected else None
         if corrector is not None:
             nn.init.zeros_(corrector.up.out[-1].weight)
             nn.init.zeros_(corrector.up.out[-1].bias)
@@ -229,7 +230,8 @@ class BetaVAE(Budgeted, Method):
 
     def build(self, cfg: Config, spec: RunSpec, data: DataShape) -> BetaVAEModel:
         net, (c, h, _) = cfg.datasets[spec.dataset].net, data.image_shape
-        decoder = Decoder(c, h, net.channels, net.num_res_blocks, cfg.experiments.scorevae.latent_dim, net.code_hidden)
+        decoder = Decoder(c, h, net.channels, net.num_res_blocks, latent_dim_of(cfg.experiments.scorevae, spec.dataset),
+                          net.code_hidden)
         return BetaVAEModel(encoder(cfg, spec, data, time_conditioned=False, probabilistic=True), decoder)
 
     def loss(self, cfg: Config, spec: RunSpec, model: BetaVAEModel):
@@ -249,7 +251,7 @@ class DiffDecoder(Budgeted, Method):
     def build(self, cfg: Config, spec: RunSpec, data: DataShape) -> DiffDecoderModel:
         ex = cfg.experiments.scorevae
         enc = encoder(cfg, spec, data, time_conditioned=False, probabilistic=self.probabilistic)
-        score = score_unet(cfg, spec.dataset, data, ex.latent_dim)
+        score = score_unet(cfg, spec.dataset, data, latent_dim_of(ex, spec.dataset))
         return DiffDecoderModel(enc, score, experiment_sde(cfg), ex.sde.eps)
 
     def loss(self, cfg: Config, spec: RunSpec, model: DiffDecoderModel):

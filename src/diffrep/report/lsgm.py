@@ -42,6 +42,11 @@ def _f(value: float) -> str:
     return "NaN" if value is None or math.isnan(value) else f"{value:.2f}"
 
 
+def _count(value) -> str:
+    """A count that a run without a prior (or a diverged one) does not have: '–'."""
+    return "–" if value is None or math.isnan(value) else str(int(value))
+
+
 def _row(runs: pd.DataFrame, run: str) -> pd.Series | None:
     hit = runs[runs["run"] == run]
     return None if hit.empty else hit.iloc[0]
@@ -50,7 +55,7 @@ def _row(runs: pd.DataFrame, run: str) -> pd.Series | None:
 def runs_table(runs: pd.DataFrame) -> list[dict]:
     """Every run: NELBO (units), the backbone's NELBO, FID, and where a run diverged."""
     return [{"run": r["run"], "nelbo": _f(r["nelbo"]), "backbone": _f(r["backbone_nelbo"]), "units": r["units"],
-             "fid": _f(r.get("fid", math.nan)),
+             "fid": _f(r.get("fid", math.nan)), "active": _count(r.get("active_channels", math.nan)),
              "diverged": f"step {int(r['step'])} (loss {r['loss']})" if r["diverged"] else "no"} for _, r in runs.iterrows()]
 
 
