@@ -41,7 +41,7 @@ def test_every_block_is_closed_and_the_dataset_block_is_defined_once():
 
 
 FREE_TEXT = {"name", "data_root", "models_root", "results_root", "url", "files", "path", "inception_weights", "lpips_weights",
-             "inception_url", "inception_md5"}
+             "inception_url", "inception_md5", "lpips_url", "lpips_md5"}
 
 
 def test_every_mode_has_an_enum():

@@ -18,7 +18,7 @@ from diffrep.objectives import (
     uniform_sigma,
     uniform_t,
 )
-from diffrep.sde import VESDE
+from diffrep.sde import VESDE, VPSDE
 
 D, MU, S = 4, 0.7, 0.5  # data x0 ~ N(MU, S^2 I) in D dimensions
 
@@ -93,6 +93,8 @@ def test_t_sampling_schemes():
     assert torch.all(t_sampler("fixed", sde, 1e-5, 0.0)(3, g) == 1e-5)
     with pytest.raises(ValueError, match="known: .*uniform_sigma.*uniform_t"):
         t_sampler("importance", sde, 1e-5)
+    with pytest.raises(ValueError, match="uniform_sigma scheme needs the VE SDE"):
+        t_sampler("uniform_sigma", VPSDE(), 1e-3)
 
 
 def test_lambda_prime_is_a_density_and_its_sampler_follows_it():

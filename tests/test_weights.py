@@ -81,7 +81,7 @@ def test_local_path_prefers_the_given_file():
     url = f"https://example.org/releases/{NAME}"
     assert weights.local_path(profile(inception_url=url), "inception") == f"weights/{NAME}"
     assert weights.local_path(profile(inception_url=url, inception_weights="w/mine.pth"), "inception") == "w/mine.pth"
-    with pytest.raises(ValueError, match="unknown weights 'vgg'; known: inception"):
+    with pytest.raises(ValueError, match="unknown weights 'vgg'; known: inception, lpips"):
         weights.local_path(profile(), "vgg")
 
 
@@ -97,3 +97,22 @@ def test_the_subcommand_fetches_what_the_profile_names(tmp_path, served, capsys)
     cfgmod.dump(profile(inception_url=url, inception_md5="0" * 32), params)
     assert main(["fetch-weights", "--config", str(params), "--name", "inception", "--out", str(tmp_path / "x")]) == 1
     assert f"{NAME} from {url} has the wrong md5" in capsys.readouterr().err
+
+
+def test_lpips_weights_are_a_planned_job_that_feeds_the_reconstruction_scores():
+    """ScoreVAE's LPIPS needs torchvision's VGG16: a URL and md5 in the profile make a fetch job whose file the
+    scoring job reads; a local path is read as it is; neither: no job (LPIPS looks in $TORCH_HOME)."""
+    from diffrep.plan import Plan
+
+    def planned(**scorevae):
+        cfg = cfgmod.load("params/default.yaml")
+        cfg.experiments.scorevae = dataclasses.replace(cfg.experiments.scorevae, **scorevae)
+        plan = Plan(cfg, "params.yaml")
+        fetched = [j.outputs["weights"] for f in plan if f.name == "fetch_lpips" for j in f.jobs]
+        return fetched, plan["scorevae_evaluate"].jobs[0].inputs["vgg"]
+
+    url = "https://example.org/models/vgg16-397923af.pth"
+    assert planned(lpips_url=url, lpips_md5="0" * 32) == ([["weights/vgg16-397923af.pth"]],
+                                                           ["weights/vgg16-397923af.pth"])
+    assert planned(lpips_weights="w/vgg.pth") == ([["w/vgg.pth"]], ["w/vgg.pth"])
+    assert planned() == ([], [])

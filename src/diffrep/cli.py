@@ -379,17 +379,19 @@ def cmd_reconstruct(args) -> None:
     )
     from diffrep.methods.run import load_model
     from diffrep.train import pick_device
+    from diffrep.weights import local_path
 
     pairs = _per_model(args, "out")
     _use_threads(args.threads)
-    ex = cfgmod.load(args.config).experiments.scorevae  # evaluation settings come from the profile
+    cfg = cfgmod.load(args.config)
+    ex = cfg.experiments.scorevae  # evaluation settings come from the profile
     device = pick_device(args.device)
     x0 = data.load(args.data, "test")[0][: ex.test_images]
     for model_path, out in pairs:
         model, spec, _ = load_model(model_path, device)
         x_hat = reconstruct(model, x0.to(device), ex.steps, ex.batch_size, spec.seed)
         write_npz(out, x0=x0.numpy(), x_hat=x_hat.cpu().numpy(), method=spec.method, seed=spec.seed, steps=ex.steps)
-    rows = score_reconstructions(args.out, vgg_weights(ex.lpips_weights), args.classifier)
+    rows = score_reconstructions(args.out, vgg_weights(local_path(cfg, "lpips")), args.classifier)
     _write_csv(rows, args.scores, log_density=ex.log_density, weighting=ex.weighting)
 
 
@@ -503,7 +505,8 @@ def _report_commands(sub) -> None:
     s.add_argument("--figures", required=True)
     s = _command(sub, "fetch-weights", cmd_fetch_weights, "download pretrained weights, checked against their md5",
                  config=True, out=True)
-    s.add_argument("--name", required=True, help="which weights: inception (torch-fidelity's Inception-v3, for FID)")
+    s.add_argument("--name", required=True, help="which weights: inception (torch-fidelity's Inception-v3, for "
+                   "FID) or lpips (torchvision's VGG16, for LPIPS)")
 
 
 def _lsgm_commands(sub) -> None:

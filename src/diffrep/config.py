@@ -374,7 +374,10 @@ class ScoreVAEExperiment:
     figure_images: int = field(default=8, metadata=schema("of those, shown in the figures", minimum=1))
     batch_size: int = field(default=500, metadata=schema("images reconstructed at once", minimum=1))
     lpips_weights: str = field(default="", metadata=schema(
-        "a local VGG16 file (torchvision's vgg16-397923af.pth) for LPIPS; empty: $TORCH_HOME/hub/checkpoints"))
+        "a local VGG16 file (torchvision's vgg16-397923af.pth) for LPIPS; overrides the URL; neither: "
+        "$TORCH_HOME/hub/checkpoints"))
+    lpips_url: str = field(default="", metadata=schema("where the VGG16 weights of LPIPS are fetched from"))
+    lpips_md5: str = field(default="", metadata=schema("md5 of the file at lpips_url", pattern=f"^$|{_MD5}"))
 
 
 def latent_dim_of(s: ScoreVAEExperiment, dataset: str) -> int:

@@ -24,7 +24,9 @@ def uniform_t(eps: float) -> TSampler:
 
 
 def uniform_sigma(sde: VESDE) -> TSampler:
-    """sigma(t) ~ U[sigma_min, sigma_max], the high-noise focus of DRL Fig. 3."""
+    """sigma(t) ~ U[sigma_min, sigma_max], the high-noise focus of DRL Fig. 3 (a VE SDE's sigma)."""
+    if not isinstance(sde, VESDE):
+        raise ValueError(f"the uniform_sigma scheme needs the VE SDE (sde.kind: ve), not {type(sde).__name__}")
 
     def sample(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         sigma = sde.sigma_min + (sde.sigma_max - sde.sigma_min) * torch.rand(n, generator=generator)

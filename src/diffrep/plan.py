@@ -630,7 +630,7 @@ def scorevae_evaluate(plan: Plan) -> Family:
         return {"reconstructions": [plan.result(dataset, "scorevae", f"{r}.npz") for r in names],
                 "scores": [plan.result(dataset, "scorevae.csv")]}
 
-    vgg = [plan.cfg.experiments.scorevae.lpips_weights] if plan.cfg.experiments.scorevae.lpips_weights else []
+    vgg = made(plan, fetching("lpips"))
 
     def make(d, out):
         models, classifier = [plan.model(d, r) for r in names], plan.model(d, "classifier")
@@ -648,6 +648,7 @@ def scorevae_evaluate(plan: Plan) -> Family:
 FAMILIES: list[Callable[[Plan], Family]] = [
     prepare_data,
     fetching("inception"),
+    fetching("lpips"),
     training("train_latent", "latent", latent_runs),
     training("train_latent_frozen", "latent", frozen_runs),
     training("train_sweep", "sweep", sweep_runs),

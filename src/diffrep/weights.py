@@ -7,13 +7,15 @@ The run plan imports this module, so torch (through `diffrep.data`) is imported 
 from __future__ import annotations
 
 import os
+from functools import reduce
 from pathlib import Path
 from urllib.parse import urlparse
 
 from diffrep.config import Config
 
-# Weights by name: the parameter block that holds `<name>_weights` (a local path), `<name>_url` and `<name>_md5`.
-WEIGHTS = {"inception": "fidelity"}
+# Weights by name: the parameter block that holds `<name>_weights` (a local path), `<name>_url` and `<name>_md5`:
+# torch-fidelity's Inception-v3 for FID/IS, torchvision's VGG16 (vgg16-397923af.pth) for LPIPS.
+WEIGHTS = {"inception": "fidelity", "lpips": "experiments.scorevae"}
 FOLDER = Path("weights")
 
 
@@ -21,7 +23,7 @@ def _fields(cfg: Config, name: str) -> tuple[str, str, str]:
     """The local path, URL and md5 that the parameters give for the weights `name`."""
     if name not in WEIGHTS:
         raise ValueError(f"unknown weights {name!r}; known: {', '.join(WEIGHTS)}")
-    block = getattr(cfg, WEIGHTS[name])
+    block = reduce(getattr, WEIGHTS[name].split("."), cfg)
     return tuple(getattr(block, f"{name}_{field}") for field in ("weights", "url", "md5"))
 
 
