@@ -76,8 +76,8 @@ GROUPS = {
                "train_lsgm", "train_lsgm_binary", "lsgm_evaluate", "lsgm_speed", "lsgm_fidelity", "train_scorevae_prior",
                "train_scorevae", "train_scorevae_plus", "train_scorevae_baselines", "scorevae_evaluate"],
 }
-# submitted alone: the training that is cancelled; prepare_data and report are local rules (the Snakefile)
-UNGROUPED = [CANCELLED_RULE]
+# submitted alone: the training that is cancelled, and the representation table; prepare_data and report are local rules (the Snakefile)
+UNGROUPED = [CANCELLED_RULE, "representations"]  # representations reads both groups' models
 LOCAL = ["prepare_data", "report"]
 
 

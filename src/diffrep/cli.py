@@ -96,27 +96,76 @@ def _per_model(args, *names: str):
     return list(zip(*lists.values(), strict=True))
 
 
-def cmd_encode(args) -> None:
-    """Codes of the training and test images, for each model in turn (one job for many models saves their start-up);
-    for E(x0, t) one set per t of the few-shot grid."""
+def _splits(data_dir: str) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    from diffrep import data
+
+    return {split: data.load(data_dir, split) for split in ("train", "test")}
+
+
+def _model_codes(model_path: str, splits: dict) -> dict[str, np.ndarray]:
+    """A model's codes (its encoder's mean) of the training and test images; for E(x0, t) one set per t of the
+    few-shot grid."""
     from dataclasses import asdict
 
-    from diffrep import data
     from diffrep.evaluate.representation import encode
     from diffrep.methods.run import load_model
 
+    model, spec, cfg = load_model(model_path)
+    timed = getattr(getattr(model, "encoder", None), "time_conditioned", False)
+    ts = cfg.experiments.fewshot.t if timed else [None]
+    arrays = {"t": np.array([np.nan if t is None else t for t in ts]), "spec": np.array(json.dumps(asdict(spec)))}
+    for split, (x, y) in splits.items():
+        arrays[f"codes_{split}"] = np.stack([encode(model, x, t) for t in ts])
+        arrays[f"y_{split}"] = y.numpy()
+    return arrays
+
+
+def cmd_encode(args) -> None:
+    """Codes of the training and test images, for each model in turn (one job for many models saves their start-up)."""
     _use_threads(args.threads)
     runs = _per_model(args, "out")
-    splits = {split: data.load(args.data, split) for split in ("train", "test")}
+    splits = _splits(args.data)
     for model_path, out in runs:
-        model, spec, cfg = load_model(model_path)
-        ts = cfg.experiments.fewshot.t if getattr(model.encoder, "time_conditioned", False) else [None]
-        arrays = {"t": np.array([np.nan if t is None else t for t in ts]), "spec": np.array(json.dumps(asdict(spec)))}
-        for split, (x, y) in splits.items():
-            arrays[f"codes_{split}"] = np.stack([encode(model, x, t) for t in ts])
-            arrays[f"y_{split}"] = y.numpy()
-        write_npz(out, **arrays)
+        write_npz(out, **_model_codes(model_path, splits))
         logging.getLogger("diffrep").info("encoded %s -> %s", model_path, out)
+
+
+def _code_sets(path: Path, z, cfg) -> list[tuple[dict, np.ndarray, np.ndarray]]:
+    """What one codes file offers the representation table: its static code, or E(x0, t) at t = 0 and at its best t
+    (chosen by the training codes' silhouette), each with its run, method, seed and training budget."""
+    from diffrep.evaluate.representation import best_t
+    from diffrep.methods.base import method_named
+
+    spec = RunSpec(**json.loads(str(z["spec"])))
+    run = path.parent.name if path.name == "model.pt" else path.stem
+    meta = {"run": run, "method": spec.method, "seed": spec.seed,
+            "iterations": method_named(spec.method).iterations(cfg, spec)}
+    ts = z["t"]
+    if np.isnan(ts).all():
+        return [({**meta, "code": "static", "t": math.nan}, z["codes_train"][0], z["codes_test"][0])]
+    picks = {"t = 0": int(np.argmin(ts)), "best t": best_t(z["codes_train"], z["y_train"])}
+    return [({**meta, "code": name, "t": float(ts[i])}, z["codes_train"][i], z["codes_test"][i])
+            for name, i in picks.items()]
+
+
+def cmd_representations(args) -> None:
+    """One protocol for the codes of every method (encoded here, or read from `diffrep encode`'s files), with raw
+    pixels and PCA as floors: silhouette, SVM and kNN on shared labelled draws, a linear probe."""
+    from diffrep.evaluate.representation import pca_codes, protocol
+
+    _use_threads(args.threads)
+    cfg = cfgmod.load(args.config)
+    ex, splits = cfg.experiments.representations, _splits(args.data)
+    (x_tr, y_tr), (x_te, y_te) = ((x.flatten(1).numpy(), y.numpy()) for x, y in splits.values())
+    floor = {"seed": 0, "iterations": 0, "t": math.nan}
+    sets = [({"run": "pixels", "method": "pixels", "code": "static", **floor}, x_tr, x_te),
+            ({"run": "pca", "method": "pca", "code": "static", **floor}, *pca_codes(x_tr, x_te, ex.pca_dim))]
+    files = [(p, np.load(p)) for p in args.codes] + [(m, _model_codes(m, splits)) for m in args.model]
+    for path, z in files:
+        sets += _code_sets(Path(path), z, cfg)
+    rows = [{**meta, "dim": train.shape[1], **row} for meta, train, test in sets
+            for row in protocol(train, y_tr, test, y_te, ex.labels, ex.draws, ex.knn, ex.seed)]
+    _write_csv(rows, args.out)
 
 
 def _codes(codes_dir: str, experiments: tuple[str, ...]):
@@ -448,6 +497,11 @@ def _code_commands(sub) -> None:
 
     s = _command(sub, "fewshot", cmd_fewshot, "few-shot SVM accuracy on codes", config=True, out=True)
     s.add_argument("--codes-dir", required=True)
+
+    s = _command(sub, "representations", cmd_representations, "one protocol for every method's codes, with raw "
+                 "pixels and PCA", config=True, out=True, data=True, threads=True)
+    s.add_argument("--codes", nargs="*", default=[], help="codes files of `diffrep encode`")
+    s.add_argument("--model", nargs="*", default=[], help="models whose codes are made here")
 
 
 def _sample_commands(sub) -> None:

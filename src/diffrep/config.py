@@ -386,6 +386,21 @@ def latent_dim_of(s: ScoreVAEExperiment, dataset: str) -> int:
 
 
 @dataclass
+class RepresentationExperiment:
+    """One protocol for the codes of every method of the three papers, with raw pixels and PCA as floors: silhouette
+    of the test codes, SVM and kNN on the same labelled draws, a linear probe on all labels (no paper makes it)."""
+
+    datasets: list[str] = field(default_factory=lambda: ["digits"], metadata=schema(**_DATASET_LIST))
+    labels: list[int] = field(default_factory=lambda: [30, 300],
+                              metadata=schema(items={"minimum": 10}, minItems=1, uniqueItems=True))
+    draws: int = field(default=3, metadata=schema("labelled draws per label count, the same for every method",
+                                                  minimum=1))
+    knn: int = field(default=5, metadata=schema("neighbours of the kNN classifier", minimum=1))
+    pca_dim: int = field(default=8, metadata=schema("PCA floor's dimension (the codes' 8)", minimum=1))
+    seed: int = field(default=0, metadata=schema(minimum=0))
+
+
+@dataclass
 class Experiments:
     """The experiments of the DRL paper, each with its datasets and settings."""
 
@@ -397,6 +412,7 @@ class Experiments:
     adversarial: AdversarialExperiment = field(default_factory=AdversarialExperiment)
     semisup: SemisupExperiment = field(default_factory=SemisupExperiment)
     lsgm: LSGMExperiment = field(default_factory=LSGMExperiment)
+    representations: RepresentationExperiment = field(default_factory=RepresentationExperiment)
     scorevae: ScoreVAEExperiment = field(default_factory=ScoreVAEExperiment)
 
 

@@ -555,6 +555,7 @@ def report_figures(plan: Plan) -> list[str]:
     figs += [f"{d}_lsgm_samples" for d in ex.lsgm.datasets]
     figs += [f"{d}_lsgm_speed" for d in lsgm_speed_datasets(plan)]
     figs += [f"{d}_scorevae_reconstructions" for d in ex.scorevae.datasets]
+    figs += [f"{d}_representations" for d in ex.representations.datasets]
     return [f"reports/figures/{f}.png" for f in figs]
 
 
@@ -572,7 +573,7 @@ def report(plan: Plan) -> Family:
               "fidelity": made(plan, fidelity), "drl_samples": made(plan, drl_samples),
               "codedim": made(plan, code_dim_samples), "adversarial": made(plan, loss_per_t),
               "lsgm": made(plan, lsgm_evaluate) + made(plan, lsgm_fidelity),
-              "scorevae": made(plan, scorevae_evaluate),
+              "scorevae": made(plan, scorevae_evaluate), "representations": made(plan, representations),
               "template": ["reports/templates/tables.md.j2"], "targets": ["src/diffrep/report/targets.yaml"],
               "config": [plan.config]}
     results = f"{plan.cfg.results_root}/{plan.cfg.name}"
@@ -643,6 +644,37 @@ def scorevae_evaluate(plan: Plan) -> Family:
     return per_dataset("scorevae_evaluate", plan.ex.scorevae.datasets, outputs, make)
 
 
+def representation_models(plan: Plan, dataset: str) -> list[str]:
+    """The models of a dataset whose codes the representation table makes itself (the few-shot ones come encoded):
+    DRL's static code of the few-shot dimension (a Fig. 10 model), LSGM's main cell, ScoreVAE and its baselines."""
+    ex, runs = plan.ex, []
+    if dataset in ex.codedim.datasets and ex.fewshot.code_dim in ex.codedim.code_dims:
+        runs.append(f"codedim-d{ex.fewshot.code_dim}")
+    if dataset in ex.lsgm.datasets:
+        runs.append(lsgm_method(ex.lsgm.cell))
+    if dataset in ex.scorevae.datasets:
+        runs += [r.name for r in scorevae_runs(plan) + scorevae_baseline_runs(plan)]
+    return [plan.model(dataset, r) for r in runs]
+
+
+def representations(plan: Plan) -> Family:
+    """One representation table for every method: each model's codes of a dataset under one protocol, with raw pixels
+    and PCA as floors; one job per dataset."""
+    def outputs(dataset: str, run: str) -> dict[str, list[str]]:
+        return {"scores": [plan.result(dataset, "representations.csv")]}
+
+    def make(d, out):
+        fewshot_codes = [plan.result(d, "codes", f"{r.name}.npz") for r in fewshot_runs(plan)]
+        codes, models = fewshot_codes if d in plan.ex.fewshot.datasets else [], representation_models(plan, d)
+        return ("", "representations", {"--config": plan.config, "--data": plan.data(d), "--codes": codes,
+                                         "--model": models, "--out": out["scores"][0]},
+                {"codes": codes, "models": models, "train": [plan.data(d, "train.npz")],
+                 "test": [plan.data(d, "test.npz")]}, out, ("experiments.representations",),
+                plan.torch_job(gpu=False, runtime=60))
+
+    return per_dataset("representations", plan.ex.representations.datasets, outputs, make)
+
+
 # The families in the order the workflows list them. A new experiment: its runs (a function like `sweep_runs`), a
 # `training(...)` entry, and the evaluation families that read its outputs.
 FAMILIES: list[Callable[[Plan], Family]] = [
@@ -682,6 +714,7 @@ FAMILIES: list[Callable[[Plan], Family]] = [
     training("train_scorevae_plus", "scorevae", scorevae_plus_runs),
     training("train_scorevae_baselines", "scorevae", scorevae_baseline_runs),
     scorevae_evaluate,
+    representations,
     report,
 ]
 

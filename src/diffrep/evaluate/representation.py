@@ -1,11 +1,17 @@
-"""Quality of codes: silhouette scores (DRL Fig. 11) and few-shot SVMs (DRL Fig. 12, A.5); a classifier's accuracy."""
+"""Quality of codes: silhouette scores (DRL Fig. 11) and few-shot SVMs (DRL Fig. 12, A.5); a classifier's accuracy;
+one protocol for the codes of every method (silhouette, SVM and kNN on shared labelled draws, a linear probe)."""
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import numpy as np
 import torch
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import silhouette_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 
@@ -50,3 +56,48 @@ def accuracy(logits: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y:
     """Top-1 accuracy: the fraction of images whose most likely class under `logits` is the label."""
     pred = torch.cat([logits(chunk).argmax(1) for chunk in x.split(batch)])
     return float((pred == y.to(pred.device)).float().mean())
+
+
+def knn_accuracy(train_codes: np.ndarray, train_labels: np.ndarray, test_codes: np.ndarray, test_labels: np.ndarray,
+                 idx: np.ndarray, k: int) -> float:
+    """Test accuracy of k nearest neighbours (Euclidean) among the codes of the labelled subset `idx`."""
+    knn = KNeighborsClassifier(n_neighbors=min(k, len(idx))).fit(train_codes[idx], train_labels[idx])
+    return float((knn.predict(test_codes) == test_labels).mean())
+
+
+def linear_probe(train_codes: np.ndarray, train_labels: np.ndarray, test_codes: np.ndarray,
+                 test_labels: np.ndarray) -> float:
+    """Test accuracy of a logistic regression on the standardised codes of all training images."""
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(train_codes, train_labels)
+    return float(probe.score(test_codes, test_labels))
+
+
+def pca_codes(x_train: np.ndarray, x_test: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The floor of the comparison: the first `dim` principal components of the training pixels."""
+    pca = PCA(dim, random_state=0).fit(x_train)
+    return pca.transform(x_train), pca.transform(x_test)
+
+
+def best_t(codes_train: np.ndarray, y_train: np.ndarray, max_points: int = 2000) -> int:
+    """The index of the t whose training codes have the highest silhouette: E(x0, t)'s best t, chosen without the
+    test labels (on at most `max_points` images, a fixed subset)."""
+    keep = np.random.default_rng(0).permutation(len(y_train))[:max_points]
+    return int(np.argmax([silhouette(codes[keep], y_train[keep]) for codes in codes_train]))
+
+
+def protocol(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray, labels: list[int],
+             draws: int, k: int, seed: int) -> list[dict]:
+    """Every score of one code: the test codes' silhouette, a linear probe on all labels, and per label count an SVM
+    (scikit-learn defaults, as DRL Fig. 12) and kNN on `draws` labelled subsets, the same subsets for every code."""
+    rows = [{"metric": "silhouette", "labels": 0, "draw": 0, "value": silhouette(test, y_test)},
+            {"metric": "linear_probe", "labels": len(y_train), "draw": 0,
+             "value": linear_probe(train, y_train, test, y_test)}]
+    for n in labels:
+        rng = np.random.default_rng(seed)
+        for draw in range(draws):
+            idx = labelled_subset(y_train, n, rng)
+            rows += [{"metric": "svm", "labels": n, "draw": draw,
+                      "value": fewshot_accuracy(train, y_train, test, y_test, idx)},
+                     {"metric": "knn", "labels": n, "draw": draw,
+                      "value": knn_accuracy(train, y_train, test, y_test, idx, k)}]
+    return rows

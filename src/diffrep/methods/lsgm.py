@@ -110,6 +110,12 @@ class LSGMModel(nn.Module):
         x = binarize(x0, generator) if self.binary else x0
         return nn.functional.pad(x, 2 * self.pad) if any(self.pad) else x
 
+    def encode(self, x0: torch.Tensor, t: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z_0 | x), flattened: the code LSGM's encoder gives an image (gray-level runs see
+        x itself; binarized runs a fresh draw of it)."""
+        mean, logvar = self.vae.encoder(self.observe(x0, None))
+        return mean.flatten(1), logvar.flatten(1)
+
     def crop(self, x: torch.Tensor) -> torch.Tensor:
         """The pixels inside the padding: the likelihood and the samples are of the original image."""
         before, after = self.pad

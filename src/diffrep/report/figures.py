@@ -96,3 +96,13 @@ def t_density_and_loss(losses: pd.DataFrame, title: str, path: Path) -> None:
     right.set(yscale="log", xlabel="t", ylabel="DSM loss, test images", title="loss per t")
     fig.suptitle(title, fontsize=9)
     _save(fig, path)
+
+
+def accuracy_per_code(svm: pd.DataFrame, title: str, path: Path) -> None:
+    """The representation table's figure: SVM accuracy of every code, one point per label count, mean ± std."""
+    fig, ax = plt.subplots(figsize=(6.0, 0.28 * svm["name"].nunique() + 1.2))
+    sns.pointplot(data=svm, y="name", x="value", hue="labels", errorbar="sd", linestyles="none", dodge=0.4,
+                  markersize=4, ax=ax)
+    ax.set(title=title, xlabel="test accuracy", ylabel="")
+    ax.legend(title="labels", fontsize=7, title_fontsize=7)
+    _save(fig, path)

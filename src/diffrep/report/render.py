@@ -15,6 +15,7 @@ from diffrep.report import (
     figures,
     generation,
     lsgm,
+    representations,
     metrics,
     scorevae,
     semisup,
@@ -154,6 +155,8 @@ def _dataset_section(cfg: Config, name: str, res: Path, figdir: Path, root: Path
         sec["lsgm"] = lsgm.section(cfg, name, res / "lsgm", figdir, rel)
     if (res / "scorevae.csv").is_file():
         sec["scorevae"] = scorevae.section(cfg, name, res, figdir, rel)
+    if (res / "representations.csv").is_file():
+        sec["representations"] = representations.section(name, res, figdir, rel)
     return sec
 
 
