@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from diffrep.io import write_text
+from diffrep.report.representations import named
 
 
 def _silhouette(res: Path) -> dict[str, float]:
@@ -37,8 +38,29 @@ def _semisup(res: Path) -> dict[str, float]:
     return {f"{s}-{n}labels": float(v) for (s, n), v in mean.items()}
 
 
+def _lsgm(res: Path) -> dict[str, dict]:
+    """LSGM's NELBO per run (its units; null for a diverged run) and the backbone's beside it."""
+    records = [json.loads(p.read_text()) for p in sorted((res / "lsgm" / "nelbo").glob("*.json"))]
+    return {r["run"]: {"nelbo": None if r["diverged"] else r["nelbo"], "units": r["units"],
+                       "backbone_nelbo": None if r["diverged"] else r["backbone_nelbo"]} for r in records}
+
+
+def _scorevae(res: Path) -> dict[str, float]:
+    """Mean over seeds of each reconstruction metric (L2, LPIPS or the classifier's feature distance) per method."""
+    mean = pd.read_csv(res / "scorevae.csv").groupby(["method", "metric"])["value"].mean()
+    return {f"{m}-{k}": float(v) for (m, k), v in mean.items()}
+
+
+def _representations(res: Path) -> dict[str, float]:
+    """Mean over draws and seeds of every protocol score, per code (the representation table)."""
+    scores = named(pd.read_csv(res / "representations.csv"))
+    mean = scores.groupby(["name", "column"], sort=False)["value"].mean()
+    return {f"{n}: {c}": float(v) for (n, c), v in mean.items()}
+
+
 SOURCES = {"silhouette": ("silhouette.csv", _silhouette), "fewshot": ("fewshot.csv", _fewshot),
-           "fidelity": ("fidelity.csv", _fidelity), "semisup": ("semisup", _semisup)}
+           "fidelity": ("fidelity.csv", _fidelity), "semisup": ("semisup", _semisup), "lsgm": ("lsgm/nelbo", _lsgm),
+           "scorevae": ("scorevae.csv", _scorevae), "representations": ("representations.csv", _representations)}
 
 
 def summary(results: Path, datasets: list[str]) -> dict[str, dict]:
