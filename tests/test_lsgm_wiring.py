@@ -37,6 +37,11 @@ def test_the_smoke_profile_runs_one_stage2_cell():
     assert "train_lsgm_binary" not in [f.name for f in plan]
 
 
+def per_image(mean: float, images: int = 20) -> list[float]:
+    """Per-image NELBOs around `mean`, the same spread for every run (so that 0.05 apart is a clear difference)."""
+    return list(mean + 0.01 * np.sin(np.arange(images)))
+
+
 def write_results(res: Path, diverged: str) -> None:
     """Metrics as `diffrep lsgm-evaluate` and `diffrep fidelity` write them."""
     (res / "nelbo").mkdir(parents=True)
@@ -50,6 +55,7 @@ def write_results(res: Path, diverged: str) -> None:
         sde, prior, enc = cell.split("-") if cell else ("", "", "")
         bad = run == diverged
         record = {"run": run, "nelbo": nelbo, "backbone_nelbo": 3.0, "units": "bits/dim", "nfe": 10, "sde": sde,
+                  "per_image": per_image(nelbo), "backbone_per_image": per_image(3.0),
                   "prior_scheme": prior, "encoder_t": enc, "diverged": bad, "step": 7 if bad else None,
                   "loss": "nan" if bad else None,
                   "table6": bool(cell) and not run.endswith(("frozen", "nomix"))}
@@ -81,7 +87,7 @@ def test_report_section_gives_verdicts_and_nan_for_a_diverged_cell(tmp_path, div
 def cells(sdes_schemes_nelbo_diverged) -> pd.DataFrame:
     """Table 6 rows as `load_runs` gives them (a diverged cell's NELBO is NaN)."""
     return pd.DataFrame([{"run": f"lsgm-{sde}-{scheme}-rew", "sde": sde, "prior_scheme": scheme, "table6": True,
-                          "nelbo": np.nan if bad else nelbo, "diverged": bad}
+                          "nelbo": np.nan if bad else nelbo, "diverged": bad, "per_image": per_image(nelbo)}
                          for sde, scheme, nelbo, bad in sdes_schemes_nelbo_diverged])
 
 
@@ -104,3 +110,15 @@ def test_the_divergence_verdict_is_untested_while_nothing_diverges():
     assert lsgm.divergence_verdict(sampled_fails, "b").startswith("**does not reproduce**")
     only_sampled = cells([("vp", "ll_iw", 2.9, True)])
     assert lsgm.divergence_verdict(only_sampled, "b").startswith("**not tested**")
+
+
+def test_a_nelbo_difference_within_the_estimates_noise_does_not_count():
+    """Two runs whose per-image NELBOs differ by less than twice the paired standard error are a tie, not a win."""
+    noise = np.random.default_rng(0).normal(0, 0.05, 400)
+    a = pd.Series({"per_image": list(3.0 + noise), "diverged": False})
+    close = pd.Series({"per_image": list(3.0 + noise + np.random.default_rng(1).normal(0.001, 0.05, 400)),
+                       "diverged": False})
+    far = pd.Series({"per_image": list(3.02 + noise), "diverged": False})
+    assert not lsgm.lower(a, close)[0] and lsgm.lower(a, far)[0] and not lsgm.lower(far, a)[0]
+    assert lsgm.lower(a, pd.Series({"per_image": np.nan, "diverged": True}))[0]
+    assert "2 s.e." in lsgm.lower(a, far)[1]

@@ -38,8 +38,13 @@ def load_runs(res: Path) -> pd.DataFrame:
     return runs
 
 
-def _f(value: float) -> str:
-    return "NaN" if value is None or math.isnan(value) else f"{value:.2f}"
+def _f(value: float, digits: int = 2) -> str:
+    return "NaN" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _f3(value: float) -> str:
+    """A NELBO in a verdict: bits/dim differ in the third decimal at the digits' budgets."""
+    return _f(value, 3)
 
 
 def _count(value) -> str:
@@ -59,18 +64,42 @@ def runs_table(runs: pd.DataFrame) -> list[dict]:
              "diverged": f"step {int(r['step'])} (loss {r['loss']})" if r["diverged"] else "no"} for _, r in runs.iterrows()]
 
 
+def paired_difference(a: pd.Series, b: pd.Series, a_key: str = "per_image", b_key: str = "per_image"):
+    """Mean and standard error of a's NELBO minus b's over the same test images (each image's estimate has one latent
+    sample and one Hutchinson probe, so a difference must stand out of that noise)."""
+    d = np.asarray(a[a_key], dtype=float) - np.asarray(b[b_key], dtype=float)
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d)))
+
+
+def lower(a: pd.Series, b: pd.Series, a_key: str = "per_image", b_key: str = "per_image") -> tuple[bool, str]:
+    """Whether a's NELBO is below b's by more than twice the paired standard error (a diverged a never is, a
+    diverged b always is), and the difference as the verdict prints it."""
+    if a["diverged"] or b["diverged"]:
+        return bool(b["diverged"] and not a["diverged"]), "one of them diverged"
+    mean, se = paired_difference(a, b, a_key, b_key)
+    return mean < -2 * se, f"difference {mean:+.4f} ± {2 * se:.4f} (2 s.e., paired over the test images)"
+
+
+def lower_fid(a: float, b: float) -> bool:
+    """A FID counts as lower only below `lower_fid` times the other (one sample set each: a tie does not count)."""
+    return bool(a < target("lsgm-table2").thresholds["lower_fid"] * b)
+
+
 def backbone_verdict(runs: pd.DataFrame, lsgm: str, vae: str, budget: str, with_fid: bool) -> str:
     """Tables 2, 4, 5: the SGM prior lowers NELBO (and FID) against the VAE backbone trained alone, and against the same
     VAE with a N(0, I) prior (else the gain would be the VAE's longer training, not the prior's)."""
     ours, base = _row(runs, lsgm), _row(runs, vae)
     if ours is None or base is None:
         return NOT_TESTED.format(f"the profile lacks {lsgm} or {vae}")
-    why = (f"NELBO {_f(ours['nelbo'])} against {_f(base['nelbo'])} {ours['units']} of the backbone trained alone and "
-           f"{_f(ours['backbone_nelbo'])} of the same VAE with its N(0, I) prior (the prior's own share)")
-    ok = ours["nelbo"] < base["nelbo"] and ours["nelbo"] <= ours["backbone_nelbo"]
+    alone, against_alone = lower(ours, base)
+    own, against_own = lower(ours, ours, "per_image", "backbone_per_image") if not ours["diverged"] else (False, "")
+    why = (f"NELBO {_f3(ours['nelbo'])} against {_f3(base['nelbo'])} {ours['units']} of the backbone trained alone "
+           f"({against_alone}) and {_f3(ours['backbone_nelbo'])} of the same VAE with its N(0, I) prior, the prior's "
+           f"own share ({against_own})")
+    ok = alone and own
     if with_fid:
         why += f", FID {_f(ours['fid'])} against {_f(base['fid'])}"
-        ok = ok and ours["fid"] < base["fid"]
+        ok = ok and lower_fid(ours["fid"], base["fid"])
     return verdict(bool(ok), f"{why} ({budget})")
 
 
@@ -79,9 +108,10 @@ def pair_verdict(runs: pd.DataFrame, better: str, worse: str, budget: str) -> st
     a, b = _row(runs, better), _row(runs, worse)
     if a is None or b is None:
         return NOT_TESTED.format(f"the profile lacks {better} or {worse}")
-    why = (f"NELBO {_f(a['nelbo'])} against {_f(b['nelbo'])} {a['units']}, FID {_f(a.get('fid', math.nan))} against "
-           f"{_f(b.get('fid', math.nan))} ({budget})")
-    return verdict(bool(a["nelbo"] < b["nelbo"] or (math.isnan(b["nelbo"]) and not math.isnan(a["nelbo"]))), why)
+    ok, difference = lower(a, b)
+    why = (f"NELBO {_f3(a['nelbo'])} against {_f3(b['nelbo'])} {a['units']}, {difference}; FID "
+           f"{_f(a.get('fid', math.nan))} against {_f(b.get('fid', math.nan))} ({budget})")
+    return verdict(ok, why)
 
 
 def table6(runs: pd.DataFrame, budget: str) -> tuple[list[dict], str]:
@@ -100,11 +130,14 @@ def table6(runs: pd.DataFrame, budget: str) -> tuple[list[dict], str]:
     likelihood = done["prior_scheme"].str.startswith("ll")
     if not likelihood.any() or likelihood.all():
         return rows, NOT_TESTED.format("the profile's Table 6 cells need a w_ll cell and a w_un or w_re cell that converge")
-    best_nelbo, best_fid = done.loc[done["nelbo"].idxmin()], done.loc[done["fid"].idxmin()]
-    why = (f"best NELBO {_f(best_nelbo['nelbo'])} from {best_nelbo['run']}, best FID {_f(best_fid['fid'])} from "
-           f"{best_fid['run']}, over {len(cells)} cells ({len(cells) - len(done)} diverged; {budget})")
-    ok = best_nelbo["prior_scheme"].startswith("ll") and not best_fid["prior_scheme"].startswith("ll")
-    return rows, verdict(bool(ok), why)
+    ll, other = done[likelihood], done[~likelihood]
+    best_ll, best_other = ll.loc[ll["nelbo"].idxmin()], other.loc[other["nelbo"].idxmin()]
+    nelbo_ok, difference = lower(best_ll, best_other)
+    fid_ll, fid_other = ll["fid"].min(), other["fid"].min()
+    why = (f"best w_ll NELBO {_f3(best_ll['nelbo'])} ({best_ll['run']}) against {_f3(best_other['nelbo'])} "
+           f"({best_other['run']}), {difference}; best FID of w_un/w_re {_f(fid_other)} against w_ll's {_f(fid_ll)}; "
+           f"over {len(cells)} cells ({len(cells) - len(done)} diverged; {budget})")
+    return rows, verdict(nelbo_ok and lower_fid(fid_other, fid_ll), why)
 
 
 def sde_verdict(runs: pd.DataFrame, budget: str) -> str:
@@ -112,9 +145,11 @@ def sde_verdict(runs: pd.DataFrame, budget: str) -> str:
     done = runs[runs["table6"]].dropna(subset=["nelbo"])
     if done["sde"].nunique() < 2:
         return NOT_TESTED.format("the profile's converged Table 6 cells need both SDEs")
-    best = done.groupby("sde")["nelbo"].min()
-    why = "best NELBO per SDE: " + ", ".join(f"{sde} {_f(v)}" for sde, v in best.items()) + f" ({budget})"
-    return verdict(bool(best.idxmin() == "geometric_vp"), why)
+    best = {sde: cells.loc[cells["nelbo"].idxmin()] for sde, cells in done.groupby("sde")}
+    ok, difference = lower(best["geometric_vp"], best["vp"])
+    why = (f"best NELBO geometric VPSDE {_f3(best['geometric_vp']['nelbo'])} ({best['geometric_vp']['run']}) against "
+           f"VPSDE {_f3(best['vp']['nelbo'])} ({best['vp']['run']}), {difference} ({budget})")
+    return verdict(ok, why)
 
 
 def divergence_verdict(runs: pd.DataFrame, budget: str) -> str:

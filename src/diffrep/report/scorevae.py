@@ -2,6 +2,7 @@
 numbers beside ours), the reconstructions side by side (Tables 3-6) and the verdicts of sec. 4."""
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,15 @@ def _untested(why: str) -> str:
     return f"**not tested** here: {why}."
 
 
+def clearly_below(scores: pd.DataFrame, metric: str, a: str, b: str) -> bool:
+    """Method a's mean over seeds is below b's by more than the larger std over seeds of the two, and at least
+    `margin` of b's (one seed has no spread): a difference within the seeds' noise does not count."""
+    values = scores[scores["metric"] == metric].groupby("method")["value"]
+    mean, std = values.mean(), values.std().fillna(0.0)
+    gap = max(std[a], std[b], targets.threshold("scorevae-table1", "margin") * abs(mean[b]))
+    return bool(mean[a] < mean[b] - gap)
+
+
 def verdicts(scores: pd.DataFrame) -> dict[str, str]:
     """ScoreVAE vs beta-VAE (perceptual), DiffDecoder beta 0.01 vs 0, ScoreVAE+ vs ScoreVAE, beta-VAE vs ScoreVAE (L2)."""
     metric = perceptual_metric(scores)
@@ -54,6 +64,7 @@ def verdicts(scores: pd.DataFrame) -> dict[str, str]:
     have = set(scores["method"])
     p, l2 = (lambda m: mean[(metric, m)]), (lambda m: mean[("l2", m)])
     ratio = targets.threshold("scorevae-table1", "fail_ratio")
+    below = partial(clearly_below, scores)
 
     def judge(methods, ok, why):
         missing = [m for m in methods if m not in have]
@@ -61,16 +72,16 @@ def verdicts(scores: pd.DataFrame) -> dict[str, str]:
 
     name = metric.replace("_", " ")
     return {
-        "vae": judge(("scorevae", "beta_vae"), lambda: p("scorevae") < p("beta_vae"),
+        "vae": judge(("scorevae", "beta_vae"), lambda: below(metric, "scorevae", "beta_vae"),
                      lambda: f"{name} ScoreVAE {p('scorevae'):.3f} against beta-VAE {p('beta_vae'):.3f}"),
         "diffdecoder": judge(("diffdecoder", "diffdecoder_b0"), lambda: p("diffdecoder") > ratio * p("diffdecoder_b0"),
                              lambda: f"{name} DiffDecoder beta = 0.01 {p('diffdecoder'):.3f} against beta = 0 "
                                      f"{p('diffdecoder_b0'):.3f} (fails if above {ratio:g} times)"),
-        "plus": judge(("scorevae_plus", "scorevae"), lambda: p("scorevae_plus") < p("scorevae"),
+        "plus": judge(("scorevae_plus", "scorevae"), lambda: below(metric, "scorevae_plus", "scorevae"),
                       lambda: f"{name} ScoreVAE+ {p('scorevae_plus'):.3f} against ScoreVAE {p('scorevae'):.3f}"),
-        "l2": judge(("beta_vae", "scorevae"), lambda: l2("beta_vae") <= l2("scorevae"),
+        "l2": judge(("beta_vae", "scorevae"), lambda: not below("l2", "scorevae", "beta_vae"),
                     lambda: f"L2 beta-VAE {l2('beta_vae'):.3f} against ScoreVAE {l2('scorevae'):.3f} "
-                            "(reproduces the CelebA direction if the beta-VAE's is lower)"),
+                            "(the CelebA direction: ScoreVAE not clearly lower)"),
     }
 
 
