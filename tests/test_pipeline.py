@@ -74,7 +74,7 @@ def test_dvc_lists_the_results_as_metrics_and_plots(smoke):
     digits = shown["reports/metrics.json"]["data"]["digits"]
     assert set(digits) == {"silhouette", "fewshot", "fidelity", "semisup", "lsgm", "scorevae", "representations"}, digits
     assert {"nelbo", "backbone_nelbo"} <= set(digits["lsgm"]["lsgm-vae"]) and digits["scorevae"]["scorevae-l2"] > 0
-    assert 0 < digits["representations"]["pca: svm 30"] <= 1
+    assert 0 < digits["representations"]["pca: SVM, 30 labels"] <= 1
     assert digits["silhouette"]["sweep-t0.5-s0"] == pytest.approx(silhouette_of(smoke.dvc, "sweep-t0.5-s0"))
     assert 0 <= digits["semisup"]["drl-20labels"] <= 1 and digits["fidelity"]["adversarial-p0.5"]["fid"] > 0
     assert 0 < shown["models/smoke/digits/classifier/accuracy.json"]["data"]["test_accuracy"] <= 1

@@ -53,10 +53,11 @@ def test_the_table_groups_seeds_and_draws_into_mean_and_std(tmp_path):
     for method, code, t, seed, values in (("pca", "static", np.nan, 0, [0.5, 0.7]),
                                           ("scorevae", "t = 0", 0.0, 0, [0.8]), ("scorevae", "t = 0", 0.0, 1, [0.6]),
                                           ("drl", "best t", 0.6, 0, [0.9, 0.9])):
-        rows += [{"run": f"{method}-s{seed}", "method": method, "code": code, "t": t, "seed": seed, "iterations": 10,
+        rows += [{"run": f"{method}-s{seed}", "method": method, "experiment": "e", "code": code, "t": t, "seed": seed,
+                  "iterations": 10,
                   "dim": 8, "metric": "svm", "labels": 30, "draw": d, "value": v} for d, v in enumerate(values)]
     columns, table = representations.table(pd.DataFrame(rows))
-    assert columns == ["svm 30"]
+    assert columns == ["SVM, 30 labels"]
     by_code = {r["code"]: r for r in table}
     assert list(by_code) == ["pca", "scorevae E(x0, t) at t = 0", "drl E(x0, t) at its best t"]
     assert by_code["pca"]["values"] == ["0.600 ± 0.141"] and by_code["scorevae E(x0, t) at t = 0"]["seeds"] == 2

@@ -138,7 +138,7 @@ def _code_sets(path: Path, z, cfg) -> list[tuple[dict, np.ndarray, np.ndarray]]:
 
     spec = RunSpec(**json.loads(str(z["spec"])))
     run = path.parent.name if path.name == "model.pt" else path.stem
-    meta = {"run": run, "method": spec.method, "seed": spec.seed,
+    meta = {"run": run, "method": spec.method, "experiment": spec.experiment, "seed": spec.seed,
             "iterations": method_named(spec.method).iterations(cfg, spec)}
     ts = z["t"]
     if np.isnan(ts).all():
@@ -157,7 +157,7 @@ def cmd_representations(args) -> None:
     cfg = cfgmod.load(args.config)
     ex, splits = cfg.experiments.representations, _splits(args.data)
     (x_tr, y_tr), (x_te, y_te) = ((x.flatten(1).numpy(), y.numpy()) for x, y in splits.values())
-    floor = {"seed": 0, "iterations": 0, "t": math.nan}
+    floor = {"experiment": "floor", "seed": 0, "iterations": 0, "t": math.nan}
     sets = [({"run": "pixels", "method": "pixels", "code": "static", **floor}, x_tr, x_te),
             ({"run": "pca", "method": "pca", "code": "static", **floor}, *pca_codes(x_tr, x_te, ex.pca_dim))]
     files = [(p, np.load(p)) for p in args.codes] + [(m, _model_codes(m, splits)) for m in args.model]

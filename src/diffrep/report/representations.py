@@ -15,10 +15,15 @@ from diffrep.report import figures
 CODE_NAMES = {"static": "{method}", "t = 0": "{method} E(x0, t) at t = 0", "best t": "{method} E(x0, t) at its best t"}
 
 
+METRICS = {"silhouette": "silhouette", "svm": "SVM, {n} labels", "knn": "kNN, {n} labels",
+           "linear_probe": "linear probe, all {n} labels"}  # the table's columns, in this order
+
+
 def named(scores: pd.DataFrame) -> pd.DataFrame:
     """The scores with each code's row name (its method, and for E(x0, t) which t) and its table column."""
     return scores.assign(name=[CODE_NAMES[c].format(method=m) for c, m in zip(scores["code"], scores["method"])],
-                         column=scores["metric"] + " " + scores["labels"].astype(str))
+                         column=[METRICS[m].format(n=n) for m, n in zip(scores["metric"], scores["labels"])],
+                         order=scores["metric"].map(list(METRICS).index))
 
 
 def _cell(values: pd.Series) -> str:
@@ -29,11 +34,11 @@ def table(scores: pd.DataFrame) -> tuple[list[str], list[dict]]:
     """A row per code, in the file's order: dimension, budget, seeds, the best t per seed (E(x0, t)), and each metric's
     mean ± std over draws and seeds."""
     scores = named(scores)
-    columns = list(dict.fromkeys(scores.sort_values(["metric", "labels"])["column"]))
+    columns = list(dict.fromkeys(scores.sort_values(["order", "labels"])["column"]))
     rows = []
     for name, group in scores.groupby("name", sort=False):
         ts = group.loc[group["code"] == "best t"].drop_duplicates("seed")["t"]
-        rows.append({"code": name, "dim": int(group["dim"].iloc[0]), "iterations": int(group["iterations"].iloc[0]),
+        rows.append({"code": name, "experiment": group["experiment"].iloc[0], "dim": int(group["dim"].iloc[0]), "iterations": int(group["iterations"].iloc[0]),
                      "seeds": group["seed"].nunique(), "best_t": ", ".join(f"{t:g}" for t in ts) or "–",
                      "values": [_cell(group.loc[group["column"] == c, "value"]) for c in columns]})
     return columns, rows
