@@ -76,3 +76,13 @@ def test_the_default_plan_hands_every_method_it_trains_to_the_table():
     seeded = {f"{m}-s{s}" for m in ("scorevae", "beta_vae", "diffdecoder", "diffdecoder_b0") for s in (0, 1)}
     assert runs == {"fewshot-drl", "fewshot-vdrl", "fewshot-ae", "fewshot-vae", "codedim-d8", "lsgm-vp-ll_iw-rew",
                     *seeded}
+
+
+def test_the_figure_draws_one_label_count_as_well_as_several(tmp_path):
+    from diffrep.report import figures
+
+    for counts in ([30], [30, 300]):
+        svm = pd.DataFrame([{"name": n, "labels": c, "value": v} for n in ("pca", "ae") for c in counts
+                            for v in (0.5, 0.6)])
+        figures.accuracy_per_code(svm, "t", tmp_path / f"{len(counts)}.png")
+        assert (tmp_path / f"{len(counts)}.png").stat().st_size > 0

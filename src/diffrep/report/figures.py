@@ -101,7 +101,8 @@ def t_density_and_loss(losses: pd.DataFrame, title: str, path: Path) -> None:
 def accuracy_per_code(svm: pd.DataFrame, title: str, path: Path) -> None:
     """The representation table's figure: SVM accuracy of every code, one point per label count, mean ± std."""
     fig, ax = plt.subplots(figsize=(6.0, 0.28 * svm["name"].nunique() + 1.2))
-    sns.pointplot(data=svm, y="name", x="value", hue="labels", errorbar="sd", linestyles="none", dodge=0.4,
+    dodge = 0.4 if svm["labels"].nunique() > 1 else False  # seaborn divides the dodge among the hue levels
+    sns.pointplot(data=svm, y="name", x="value", hue="labels", errorbar="sd", linestyles="none", dodge=dodge,
                   markersize=4, ax=ax)
     ax.set(title=title, xlabel="test accuracy", ylabel="")
     ax.legend(title="labels", fontsize=7, title_fontsize=7)
