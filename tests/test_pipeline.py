@@ -99,7 +99,10 @@ def test_dvc_exp_run_sets_a_parameter_and_reruns_what_depends_on_it(smoke, tmp_p
     with np.load(smoke.dvc / codes) as before, np.load(work / codes) as after:
         assert np.array_equal(before["codes_test"], after["codes_test"]), "the retrained models are the same"
     assert yaml.safe_load((work / "params.yaml").read_text())["experiments"]["fewshot"]["draws"] == 3
-    assert "experiments.fewshot.draws" in run(["dvc", "exp", "show", "--json"], work).stdout
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], work).stdout)
+    draws = [r["data"]["params"]["params.yaml"]["data"]["experiments"]["fewshot"]["draws"]
+             for commit in shown for exp_ in commit.get("experiments") or [] for r in exp_["revs"]]
+    assert draws == [3], "`dvc exp show` lists the experiment with its parameter"
 
 
 def silhouette_of(repo, run_name: str) -> float:
