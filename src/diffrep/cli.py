@@ -189,20 +189,36 @@ def cmd_silhouette(args) -> None:
 
 
 def cmd_fewshot(args) -> None:
+    fs = cfgmod.load(args.config).experiments.fewshot
+    rows = [row for _, z, spec in _codes(args.codes_dir, ("fewshot",)) for row in _fewshot_rows(z, spec["method"], fs)]
+    _write_csv(rows, args.out)
+
+
+def _fewshot_rows(z, method: str, fs) -> list[dict]:
+    """Few-shot SVM accuracy of one model's codes per label count, labelled draw and t (DRL Fig. 12)."""
     from diffrep.evaluate.representation import fewshot_accuracy, labelled_subset
 
-    cfg = cfgmod.load(args.config)
-    fs = cfg.experiments.fewshot
     rows = []
-    for _, z, spec in _codes(args.codes_dir, ("fewshot",)):
-        for n in fs.labels:
-            rng = np.random.default_rng(fs.seed)
-            for draw in range(fs.draws):
-                idx = labelled_subset(z["y_train"], n, rng)
-                for k, t in enumerate(z["t"]):
-                    acc = fewshot_accuracy(z["codes_train"][k], z["y_train"], z["codes_test"][k], z["y_test"], idx)
-                    rows.append({"method": spec["method"], "t": None if np.isnan(t) else float(t),
-                                 "labels": n, "draw": draw, "accuracy": acc})
+    for n in fs.labels:
+        rng = np.random.default_rng(fs.seed)
+        for draw in range(fs.draws):
+            idx = labelled_subset(z["y_train"], n, rng)
+            for k, t in enumerate(z["t"]):
+                acc = fewshot_accuracy(z["codes_train"][k], z["y_train"], z["codes_test"][k], z["y_test"], idx)
+                rows.append({"method": method, "t": None if np.isnan(t) else float(t), "labels": n, "draw": draw,
+                             "accuracy": acc})
+    return rows
+
+
+def cmd_fewshot_curve(args) -> None:
+    """The few-shot table of every snapshot and final model given, each row with its training step."""
+    _use_threads(args.threads)
+    fs, splits = cfgmod.load(args.config).experiments.fewshot, _splits(args.data)
+    rows = []
+    for path in args.model:
+        z, step = _model_codes(path, splits), torch.load(path, map_location="cpu", weights_only=False)["step"]
+        method = json.loads(str(z["spec"]))["method"]
+        rows += [{**row, "step": step} for row in _fewshot_rows(z, method, fs)]
     _write_csv(rows, args.out)
 
 
@@ -497,6 +513,10 @@ def _code_commands(sub) -> None:
 
     s = _command(sub, "fewshot", cmd_fewshot, "few-shot SVM accuracy on codes", config=True, out=True)
     s.add_argument("--codes-dir", required=True)
+
+    s = _command(sub, "fewshot-curve", cmd_fewshot_curve, "few-shot SVM accuracy along training (snapshots)",
+                 config=True, out=True, data=True, threads=True)
+    s.add_argument("--model", nargs="+", required=True, help="snapshots and final models of the few-shot runs")
 
     s = _command(sub, "representations", cmd_representations, "one protocol for every method's codes, with raw "
                  "pixels and PCA", config=True, out=True, data=True, threads=True)

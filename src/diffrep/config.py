@@ -171,6 +171,13 @@ class FewShotExperiment:
                               metadata=schema(items={"minimum": 10}, minItems=1, uniqueItems=True))
     draws: int = field(default=3, metadata=schema(minimum=1))
     seed: int = field(default=0, metadata=schema(minimum=0))
+    snapshots: int = field(default=4, metadata=schema(
+        "EMA snapshots kept along training, at 1/2, 1/4, ... of the iterations: the convergence curve", minimum=0))
+
+
+def snapshot_steps(iterations: int, count: int) -> tuple[int, ...]:
+    """`count` log-spaced steps before the end, at iterations / 2^k for k = count, ..., 1 (each at least 1)."""
+    return tuple(max(1, iterations >> k) for k in range(count, 0, -1))
 
 
 @dataclass

@@ -159,8 +159,11 @@ def training(name: str, experiment: str, runs: Callable[[Plan], list[Run]], *, p
     experiment's datasets or on those `datasets` names."""
 
     def build(plan: Plan) -> Family:
+        count = getattr(getattr(plan.ex, experiment), "snapshots", 0)
+
         def outputs(dataset: str, run: str) -> dict[str, list[str]]:
-            return {f.split(".")[0]: [plan.model(dataset, run, f)] for f in files}
+            kept = {"snapshots": snapshots(plan, dataset, run, count)} if count else {}
+            return {**{f.split(".")[0]: [plan.model(dataset, run, f)] for f in files}, **kept}
 
         jobs = []
         for dataset in datasets(plan) if datasets else getattr(plan.ex, experiment).datasets:
@@ -176,6 +179,11 @@ def training(name: str, experiment: str, runs: Callable[[Plan], list[Run]], *, p
         return Family(name, outputs, per_run, jobs)
 
     return build
+
+
+def snapshots(plan: Plan, dataset: str, run: str, count: int) -> list[str]:
+    """A run's EMA snapshots along training (methods.run.snapshot_path names them by index)."""
+    return [plan.model(dataset, run, f"snapshots/{i}.pt") for i in range(count)]
 
 
 def latent_runs(plan: Plan) -> list[Run]:
@@ -433,6 +441,24 @@ def fewshot(plan: Plan) -> Family:
     return per_dataset("fewshot", plan.ex.fewshot.datasets, outputs, make)
 
 
+def fewshot_curve(plan: Plan) -> Family:
+    """DRL Fig. 12 along training: the few-shot SVM on the codes of every snapshot of the few-shot models (and their
+    final model), so that the report can say whether the verdict's metric has settled; one job per dataset."""
+    def outputs(dataset: str, run: str) -> dict[str, list[str]]:
+        return {"scores": [plan.result(dataset, "fewshot_curve.csv")]}
+
+    def make(d, out):
+        models = [p for r in fewshot_runs(plan) for p in (*snapshots(plan, d, r.name, plan.ex.fewshot.snapshots),
+                                                           plan.model(d, r.name))]
+        return ("", "fewshot-curve", {"--config": plan.config, "--data": plan.data(d), "--model": models,
+                                      "--out": out["scores"][0]},
+                {"models": models, "train": [plan.data(d, "train.npz")], "test": [plan.data(d, "test.npz")]}, out,
+                ("experiments.fewshot",), plan.torch_job(gpu=False, runtime=60))
+
+    datasets = plan.ex.fewshot.datasets if plan.ex.fewshot.snapshots else []
+    return per_dataset("fewshot_curve", datasets, outputs, make)
+
+
 def laplacenet(plan: Plan) -> Family:
     """DRL Tables 1, 4-7: LaplaceNet per pretraining (none: no pretraining and the supervised-only baseline); one job
     runs all of its settings, label counts and seeds."""
@@ -549,6 +575,7 @@ def report_figures(plan: Plan) -> list[str]:
     for d in ex.latent.datasets:
         figs += [f"{d}_{r.name}" for r in latent_models(plan)] + [f"{d}_code_grid_samples", f"{d}_denoise_other_code"]
     figs += [f"{d}_silhouette_vs_t" for d in ex.sweep.datasets] + [f"{d}_fewshot" for d in ex.fewshot.datasets]
+    figs += [f"{d}_fewshot_convergence" for d in ex.fewshot.datasets if ex.fewshot.snapshots]
     figs += [f"{d}_code_dim_samples" for d in ex.codedim.datasets]
     figs += [f"{d}_tinit_samples" for d in ex.generation.datasets]
     figs += [f"{d}_{f}" for d in ex.adversarial.datasets for f in ("adversarial_samples", "adversary_alpha", "t_density_loss")]
@@ -569,7 +596,7 @@ def report(plan: Plan) -> Family:
     def outputs(dataset: str, run: str) -> dict[str, list[str]]:
         return {"tables": ["reports/tables.md"], "metrics": ["reports/metrics.json"], "figures": report_figures(plan)}
 
-    inputs = {"silhouette": made(plan, silhouette), "fewshot": made(plan, fewshot), "semisup": made(plan, laplacenet),
+    inputs = {"silhouette": made(plan, silhouette), "fewshot": made(plan, fewshot) + made(plan, fewshot_curve), "semisup": made(plan, laplacenet),
               "fidelity": made(plan, fidelity), "drl_samples": made(plan, drl_samples),
               "codedim": made(plan, code_dim_samples), "adversarial": made(plan, loss_per_t),
               "lsgm": made(plan, lsgm_evaluate) + made(plan, lsgm_fidelity),
@@ -693,6 +720,7 @@ FAMILIES: list[Callable[[Plan], Family]] = [
     code_dim_samples,
     silhouette,
     fewshot,
+    fewshot_curve,
     training("train_score", "generation", score_runs, per_run=False),
     training("train_adversarial", "adversarial", adversarial_runs, files=("model.pt", "metrics.csv")),
     train_classifier,

@@ -53,6 +53,7 @@ class Schedule:
     seed: int
     divergence_is_result: bool = False  # a non-finite loss ends the run as a recorded result (LSGM Table 6's NaN)
     final_lr_scale: float = 1.0  # after warm-up, cosine decay to this share of lr (1: constant, as score-SDE)
+    snapshot_steps: tuple[int, ...] = ()  # steps whose EMA weights are kept (the convergence curve)
 
 
 @dataclass
@@ -180,8 +181,9 @@ def write_metrics(metrics: list[dict], path: Path) -> None:
 
 
 def fit(state: State, loss_fn: LossFn, data: torch.Tensor, sched: Schedule, out_dir: Path,
-        fingerprint: str, desc: str = "train") -> State:
-    """Train to `sched.iterations`, resuming from `out_dir/ckpt.pt` when one is there."""
+        fingerprint: str, desc: str = "train", snapshot: Callable[[int, torch.nn.Module], None] | None = None) -> State:
+    """Train to `sched.iterations`, resuming from `out_dir/ckpt.pt` when one is there; `snapshot(step, ema)` at each
+    of the schedule's snapshot steps (before that step's checkpoint, so a resumed run writes it again, the same)."""
     ckpt, metrics_path = out_dir / "ckpt.pt", out_dir / "metrics.csv"
     if ckpt.is_file():
         load_checkpoint(state, ckpt, fingerprint)
@@ -198,6 +200,8 @@ def fit(state: State, loss_fn: LossFn, data: torch.Tensor, sched: Schedule, out_
                 raise NonFiniteLossError(f"{desc}: {exc}; {kept}") from None
             state.window = [state.window[0] + value, state.window[1] + 1]
             bar.update(1)
+            if snapshot is not None and state.step in sched.snapshot_steps:
+                snapshot(state.step, state.ema)
             if state.step % sched.log_every == 0 or state.step == sched.iterations:
                 mean = state.window[0] / state.window[1]
                 logged = getattr(state.model, "log_values", dict)()

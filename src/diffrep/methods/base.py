@@ -16,7 +16,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from diffrep.config import Config, Experiments
+from diffrep.config import Config, Experiments, snapshot_steps
 from diffrep.objectives import T_SCHEMES
 from diffrep.train import LossFn, Schedule
 
@@ -109,9 +109,11 @@ class Method(ABC):
 
     def schedule(self, cfg: Config, spec: RunSpec) -> Schedule:
         """The training loop's schedule: the method's budget with the dataset's batch and TrainConfig."""
-        tr = cfg.train
-        return Schedule(self.iterations(cfg, spec), cfg.datasets[spec.dataset].batch_size, tr.lr, tr.warmup,
-                        tr.grad_clip, tr.ema, tr.checkpoint_every, tr.log_every, spec.seed)
+        tr, iterations = cfg.train, self.iterations(cfg, spec)
+        snapshots = getattr(getattr(cfg.experiments, spec.experiment), "snapshots", 0)
+        return Schedule(iterations, cfg.datasets[spec.dataset].batch_size, tr.lr, tr.warmup,
+                        tr.grad_clip, tr.ema, tr.checkpoint_every, tr.log_every, spec.seed,
+                        snapshot_steps=snapshot_steps(iterations, snapshots))
 
     def parameters(self, model: nn.Module, cfg: Config, spec: RunSpec) -> list:
         """The parameters (or param groups) the optimiser updates: all but a frozen encoder's (DRL Fig. 3/7)."""

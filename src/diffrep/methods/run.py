@@ -29,12 +29,17 @@ def fingerprint(cfg: Config, spec: RunSpec, model: nn.Module) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def save_model(model: nn.Module, cfg: Config, spec: RunSpec, data: DataShape, path: Path) -> None:
-    """The EMA weights with what rebuilds the network."""
+def save_model(model: nn.Module, cfg: Config, spec: RunSpec, data: DataShape, path: Path, step: int | None = None) -> None:
+    """The EMA weights with what rebuilds the network (and, for a snapshot, the step it was taken at)."""
     payload = {"state": model.state_dict(), "config": to_dict(cfg), "spec": asdict(spec),
-               "image_shape": list(data.image_shape), "num_classes": data.num_classes}
+               "image_shape": list(data.image_shape), "num_classes": data.num_classes, "step": step}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
+
+
+def snapshot_path(out_dir: Path, index: int) -> Path:
+    """The `index`-th EMA snapshot of a run (its step is inside: the steps depend on the dataset's budget)."""
+    return out_dir / "snapshots" / f"{index}.pt"
 
 
 def load_model(path: str | Path, device: torch.device | None = None) -> tuple[nn.Module, RunSpec, Config]:
@@ -62,9 +67,13 @@ def train_run(cfg: Config, spec: RunSpec, x_train: torch.Tensor, y_train: torch.
     model = model.to(device)
     sched = method.schedule(cfg, spec)
     state = new_state(model, method.parameters(model, cfg, spec), sched)
+    def snapshot(step: int, ema: nn.Module) -> None:
+        for index in (i for i, s in enumerate(sched.snapshot_steps) if s == step):  # short runs repeat a step
+            save_model(ema, cfg, spec, data, snapshot_path(out_dir, index), step)
+
     state = fit(state, method.loss(cfg, spec, model), x_train.to(device), sched, out_dir,
-                fingerprint(cfg, spec, model), f"{spec.dataset}/{spec.experiment}/{spec.method}")
-    save_model(state.ema, cfg, spec, data, out_dir / "model.pt")
+                fingerprint(cfg, spec, model), f"{spec.dataset}/{spec.experiment}/{spec.method}", snapshot)
+    save_model(state.ema, cfg, spec, data, out_dir / "model.pt", sched.iterations)
     # A finished run needs no checkpoint (model.pt and metrics.csv hold its result); left there, it would stop the
     # rerun that a changed parameter asks for (`dvc exp run -S`, Snakemake's params trigger) as a foreign checkpoint.
     (out_dir / "ckpt.pt").unlink(missing_ok=True)

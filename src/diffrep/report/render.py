@@ -12,6 +12,7 @@ import torch
 from diffrep.config import Config
 from diffrep.io import write_text
 from diffrep.report import (
+    convergence,
     figures,
     generation,
     lsgm,
@@ -147,6 +148,9 @@ def _dataset_section(cfg: Config, name: str, res: Path, figdir: Path, root: Path
         path = figdir / f"{name}_fewshot.png"
         figures.fewshot_vs_t(fs, f"{name}: few-shot SVM on 8-d codes", path)
         sec["figures"]["fewshot"] = rel(path)
+        if (res / "fewshot_curve.csv").is_file():
+            sec["fewshot_convergence"], sec["figures"]["fewshot_convergence"] = convergence.fewshot_convergence(
+                pd.read_csv(res / "fewshot_curve.csv"), name, figdir, rel)
     if name in ex.codedim.datasets and (res / "codedim").is_dir():
         _codedim_section(sec, res, figdir, rel)
     if (res / "fidelity.csv").is_file():
