@@ -55,7 +55,7 @@ def fewshot_convergence(curve: pd.DataFrame, name: str, figdir: Path, rel) -> tu
                              float(np.nan_to_num(timed["std"].iloc[-1])))
         lines.append(f"{int(labels)} labels: the best E(x0, t) accuracy is **{state}** at {int(timed['step'].max())} "
                      f"iterations ({why}, the last doubling of steps)")
-        drawn.append(best.assign(labels=int(labels)))
+        drawn.append(best.assign(labels=f"{int(labels)} labels"))
     path = figdir / f"{name}_fewshot_convergence.png"
     figures.accuracy_against_steps(pd.concat(drawn), f"{name}: few-shot accuracy along training", path)
     return lines, rel(path)
