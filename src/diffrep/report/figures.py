@@ -112,7 +112,8 @@ def accuracy_per_code(svm: pd.DataFrame, title: str, path: Path) -> None:
 def accuracy_against_steps(curve: pd.DataFrame, title: str, path: Path) -> None:
     """The convergence curve of Fig. 12's verdict: best E(x0, t) and best static accuracy against training steps."""
     fig, ax = plt.subplots(figsize=(4.8, 3.2))
-    sns.lineplot(data=curve, x="step", y="accuracy", hue="code", style="labels", marker="o", ax=ax)
+    curve = curve.assign(curve=curve["code"] + ", " + curve["labels"].astype(str))
+    sns.lineplot(data=curve, x="step", y="accuracy", hue="curve", marker="o", ax=ax)
     ax.set(xscale="log", title=title, xlabel="training iterations (EMA snapshots)", ylabel="test accuracy")
     ax.legend(fontsize=7)
     _save(fig, path)
