@@ -67,7 +67,8 @@ def test_enums_name_what_the_code_knows():
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
-def test_every_profile_validates_and_resolves(profile):
+def test_every_profile_validates_and_resolves(profile, monkeypatch):
+    monkeypatch.chdir(ROOT)  # `extends:` names a file from the repository root, where the workflows run
     cfg = config.load(profile)
     assert isinstance(cfg, Config) and cfg.name == profile.stem
 
@@ -153,3 +154,33 @@ def test_a_resolved_file_loads(tmp_path):
     config.dump(Config(), path)
     assert config.load(path) == Config()
     assert yaml.safe_load(path.read_text())["sde"]["kind"] == "ve"
+
+
+def test_a_profile_extends_another_key_by_key(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "base.yaml").write_text("name: base\ntrain: {lr: 0.01, warmup: 7}\nexperiments: {sweep: {t: [0.5]}}\n")
+    (tmp_path / "top.yaml").write_text("extends: base.yaml\nname: top\ntrain: {lr: 0.5}\n")
+    cfg = config.load(tmp_path / "top.yaml")
+    assert (cfg.name, cfg.train.lr, cfg.train.warmup, cfg.experiments.sweep.t) == ("top", 0.5, 7, [0.5])
+    assert "extends" not in to_dict(cfg)
+
+
+def test_the_long_profile_is_the_default_with_budgets_raised(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    default, long = (to_dict(config.load(ROOT / "params" / f"{p}.yaml")) for p in ("default", "long"))
+
+    def differing(a, b, key=""):
+        if isinstance(a, dict):
+            return [d for k in a for d in differing(a[k], b[k], f"{key}.{k}".lstrip("."))]
+        return [] if a == b else [key]
+
+    assert all(k == "name" or k.endswith("iterations") for k in differing(default, long)), differing(default, long)
+
+
+@pytest.mark.parametrize("extends, message", [("missing.yaml", "is not a parameter file"),
+                                              ("top.yaml", "extends itself")])
+def test_a_bad_extends_is_refused_by_name(tmp_path, monkeypatch, extends, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "top.yaml").write_text(f"extends: {extends}\nname: top\n")
+    with pytest.raises(ConfigError, match=message):
+        config.load(tmp_path / "top.yaml")
