@@ -94,7 +94,7 @@ def test_dvc_exp_run_sets_a_parameter_and_reruns_what_depends_on_it(smoke, tmp_p
         subprocess.run(["git", *cmd], cwd=work, check=True, capture_output=True)
     exp = run(["dvc", "exp", "run", "-S", "experiments.fewshot.draws=3"], work).stdout
     retrained = {f"train_fewshot-digits-fewshot-{m}" for m in ("drl", "vdrl", "ae", "vae")}
-    assert set(stages_run(exp)) == retrained | {"encode_fewshot-digits", "fewshot-digits", "fewshot_curve-digits",
+    assert set(stages_run(exp)) == retrained | {"encode_fewshot-digits", "fewshot-digits", "curves-digits",
                                                "report"}, exp[-3000:]
     codes = "results/smoke/digits/codes/fewshot-drl.npz"
     with np.load(smoke.dvc / codes) as before, np.load(work / codes) as after:

@@ -107,15 +107,13 @@ def _model_codes(model_path: str, splits: dict) -> dict[str, np.ndarray]:
     few-shot grid."""
     from dataclasses import asdict
 
-    from diffrep.evaluate.representation import encode
+    from diffrep.evaluate.representation import timed_codes
     from diffrep.methods.run import load_model
 
     model, spec, cfg = load_model(model_path)
-    timed = getattr(getattr(model, "encoder", None), "time_conditioned", False)
-    ts = cfg.experiments.fewshot.t if timed else [None]
-    arrays = {"t": np.array([np.nan if t is None else t for t in ts]), "spec": np.array(json.dumps(asdict(spec)))}
+    arrays = {"spec": np.array(json.dumps(asdict(spec)))}
     for split, (x, y) in splits.items():
-        arrays[f"codes_{split}"] = np.stack([encode(model, x, t) for t in ts])
+        arrays["t"], arrays[f"codes_{split}"] = timed_codes(model, x, cfg.experiments.fewshot.t)
         arrays[f"y_{split}"] = y.numpy()
     return arrays
 
@@ -189,37 +187,42 @@ def cmd_silhouette(args) -> None:
 
 
 def cmd_fewshot(args) -> None:
+    from diffrep.evaluate.representation import fewshot_rows
+
     fs = cfgmod.load(args.config).experiments.fewshot
-    rows = [row for _, z, spec in _codes(args.codes_dir, ("fewshot",)) for row in _fewshot_rows(z, spec["method"], fs)]
+    rows = [{"method": spec["method"], **row} for _, z, spec in _codes(args.codes_dir, ("fewshot",))
+            for row in fewshot_rows(z["codes_train"], z["y_train"], z["codes_test"], z["y_test"], z["t"], fs.labels,
+                                    fs.draws, fs.seed)]
     _write_csv(rows, args.out)
 
 
-def _fewshot_rows(z, method: str, fs) -> list[dict]:
-    """Few-shot SVM accuracy of one model's codes per label count, labelled draw and t (DRL Fig. 12)."""
-    from diffrep.evaluate.representation import fewshot_accuracy, labelled_subset
+def cmd_curves(args) -> None:
+    """The metric behind each DRL verdict on every snapshot and final model given, in one table: a row per
+    measurement with the model's experiment, run, method and training step."""
+    from diffrep.evaluate.curves import CURVES, Splits
+    from diffrep.methods.run import load_model
 
-    rows = []
-    for n in fs.labels:
-        rng = np.random.default_rng(fs.seed)
-        for draw in range(fs.draws):
-            idx = labelled_subset(z["y_train"], n, rng)
-            for k, t in enumerate(z["t"]):
-                acc = fewshot_accuracy(z["codes_train"][k], z["y_train"], z["codes_test"][k], z["y_test"], idx)
-                rows.append({"method": method, "t": None if np.isnan(t) else float(t), "labels": n, "draw": draw,
-                             "accuracy": acc})
-    return rows
-
-
-def cmd_fewshot_curve(args) -> None:
-    """The few-shot table of every snapshot and final model given, each row with its training step."""
     _use_threads(args.threads)
-    fs, splits = cfgmod.load(args.config).experiments.fewshot, _splits(args.data)
+    cfg = cfgmod.load(args.config)
+    (x_tr, y_tr), (x_te, y_te) = _splits(args.data).values()
+    data = Splits(x_tr, y_tr.numpy(), x_te, y_te.numpy(), *_fid_features(cfg, args.classifier))
     rows = []
-    for path in args.model:
-        z, step = _model_codes(path, splits), torch.load(path, map_location="cpu", weights_only=False)["step"]
-        method = json.loads(str(z["spec"]))["method"]
-        rows += [{**row, "step": step} for row in _fewshot_rows(z, method, fs)]
+    for path in map(Path, args.model):
+        model, spec, _ = load_model(path)
+        run = path.parent.name if path.name == "model.pt" else path.parent.parent.name
+        meta = {"experiment": spec.experiment, "run": run, "method": spec.method, "scheme": spec.scheme,
+                "freeze_encoder": spec.freeze_encoder, "train_t": spec.t, "seed": spec.seed, "step": model.trained_steps}
+        rows += [{**meta, **row} for row in CURVES[spec.experiment](model, spec, cfg, data)]
+        logging.getLogger("diffrep").info("curve point %s at step %s", run, model.trained_steps)
     _write_csv(rows, args.out)
+
+
+def _fid_features(cfg, classifier: str | None) -> tuple[str, str]:
+    """FID's features: Inception where the profile gives its weights, else the domain classifier."""
+    from diffrep.weights import local_path
+
+    inception = local_path(cfg, "inception")
+    return ("inception", inception) if inception else ("classifier", classifier or "")
 
 
 def _write_csv(rows: list[dict], path: str, **columns) -> None:
@@ -312,12 +315,9 @@ def cmd_fidelity(args) -> None:
     """FID/IS of every sample set against the training images: Inception when its weights are given, else the classifier."""
     from diffrep import data
     from diffrep.evaluate.fidelity import fidelity_metrics
-    from diffrep.weights import local_path
-
     cfg = cfgmod.load(args.config)
     _use_threads(args.threads)
-    inception = local_path(cfg, "inception")
-    features, weights = ("inception", inception) if inception else ("classifier", args.classifier)
+    features, weights = _fid_features(cfg, args.classifier)
     reference, _ = data.load(args.data, "train")
     accuracy = json.loads(Path(args.classifier).with_name("accuracy.json").read_text())["test_accuracy"]
     rows = []
@@ -514,9 +514,10 @@ def _code_commands(sub) -> None:
     s = _command(sub, "fewshot", cmd_fewshot, "few-shot SVM accuracy on codes", config=True, out=True)
     s.add_argument("--codes-dir", required=True)
 
-    s = _command(sub, "fewshot-curve", cmd_fewshot_curve, "few-shot SVM accuracy along training (snapshots)",
-                 config=True, out=True, data=True, threads=True)
-    s.add_argument("--model", nargs="+", required=True, help="snapshots and final models of the few-shot runs")
+    s = _command(sub, "curves", cmd_curves, "each DRL verdict's metric along training (EMA snapshots and "
+                 "final models)", config=True, out=True, data=True, threads=True)
+    s.add_argument("--model", nargs="+", required=True, help="snapshots and final models")
+    s.add_argument("--classifier", help="the domain classifier's model.pt (FID features where Inception is not given)")
 
     s = _command(sub, "representations", cmd_representations, "one protocol for every method's codes, with raw "
                  "pixels and PCA", config=True, out=True, data=True, threads=True)

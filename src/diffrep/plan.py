@@ -441,22 +441,39 @@ def fewshot(plan: Plan) -> Family:
     return per_dataset("fewshot", plan.ex.fewshot.datasets, outputs, make)
 
 
-def fewshot_curve(plan: Plan) -> Family:
-    """DRL Fig. 12 along training: the few-shot SVM on the codes of every snapshot of the few-shot models (and their
-    final model), so that the report can say whether the verdict's metric has settled; one job per dataset."""
+CURVE_RUNS: dict[str, Callable[[Plan], list[Run]]] = {
+    "latent": latent_runs, "sweep": sweep_runs, "fewshot": fewshot_runs, "codedim": codedim_runs,
+    "generation": score_runs, "adversarial": adversarial_runs, "semisup": pretrain_runs}
+FID_CURVES = ("generation", "adversarial")  # their curves sample the models and score FID
+
+
+def curve_experiments(plan: Plan, dataset: str) -> list[str]:
+    """The DRL experiments of a dataset that keep snapshots: each has a convergence curve (the latent experiment's
+    phase 1 only: phase 2 keeps its encoder, and codes, frozen)."""
+    return [e for e in CURVE_RUNS if dataset in getattr(plan.ex, e).datasets and getattr(plan.ex, e).snapshots]
+
+
+def curves(plan: Plan) -> Family:
+    """Each DRL verdict's metric on every snapshot and final model of its experiment, so that the report can say
+    whether the metric has settled at the profile's budget; one job and one table per dataset (one start-up)."""
     def outputs(dataset: str, run: str) -> dict[str, list[str]]:
-        return {"scores": [plan.result(dataset, "fewshot_curve.csv")]}
+        return {"curves": [plan.result(dataset, "curves.csv")]}
 
     def make(d, out):
-        models = [p for r in fewshot_runs(plan) for p in (*snapshots(plan, d, r.name, plan.ex.fewshot.snapshots),
-                                                           plan.model(d, r.name))]
-        return ("", "fewshot-curve", {"--config": plan.config, "--data": plan.data(d), "--model": models,
-                                      "--out": out["scores"][0]},
-                {"models": models, "train": [plan.data(d, "train.npz")], "test": [plan.data(d, "test.npz")]}, out,
-                ("experiments.fewshot",), plan.torch_job(gpu=False, runtime=60))
+        experiments = curve_experiments(plan, d)
+        models = [p for e in experiments for r in CURVE_RUNS[e](plan)
+                  for p in (*snapshots(plan, d, r.name, getattr(plan.ex, e).snapshots), plan.model(d, r.name))]
+        fid = any(e in FID_CURVES for e in experiments)
+        classifier = [plan.model(d, "classifier")] if fid else []
+        return ("", "curves", {"--config": plan.config, "--data": plan.data(d), "--model": models,
+                               "--classifier": classifier, "--out": out["curves"][0]},
+                {"models": models, "classifier": classifier, "train": [plan.data(d, "train.npz")],
+                 "test": [plan.data(d, "test.npz")], "inception": made(plan, fetching("inception")) if fid else []},
+                out, (*(f"experiments.{e}" for e in experiments), "sampling", "fidelity"),
+                plan.torch_job(gpu=False, runtime=120))
 
-    datasets = plan.ex.fewshot.datasets if plan.ex.fewshot.snapshots else []
-    return per_dataset("fewshot_curve", datasets, outputs, make)
+    datasets = [d for d in plan.datasets(*CURVE_RUNS) if curve_experiments(plan, d)]
+    return per_dataset("curves", datasets, outputs, make)
 
 
 def laplacenet(plan: Plan) -> Family:
@@ -575,7 +592,7 @@ def report_figures(plan: Plan) -> list[str]:
     for d in ex.latent.datasets:
         figs += [f"{d}_{r.name}" for r in latent_models(plan)] + [f"{d}_code_grid_samples", f"{d}_denoise_other_code"]
     figs += [f"{d}_silhouette_vs_t" for d in ex.sweep.datasets] + [f"{d}_fewshot" for d in ex.fewshot.datasets]
-    figs += [f"{d}_fewshot_convergence" for d in ex.fewshot.datasets if ex.fewshot.snapshots]
+    figs += [f"{d}_{e}_convergence" for d in plan.datasets(*CURVE_RUNS) for e in curve_experiments(plan, d)]
     figs += [f"{d}_code_dim_samples" for d in ex.codedim.datasets]
     figs += [f"{d}_tinit_samples" for d in ex.generation.datasets]
     figs += [f"{d}_{f}" for d in ex.adversarial.datasets for f in ("adversarial_samples", "adversary_alpha", "t_density_loss")]
@@ -596,7 +613,7 @@ def report(plan: Plan) -> Family:
     def outputs(dataset: str, run: str) -> dict[str, list[str]]:
         return {"tables": ["reports/tables.md"], "metrics": ["reports/metrics.json"], "figures": report_figures(plan)}
 
-    inputs = {"silhouette": made(plan, silhouette), "fewshot": made(plan, fewshot) + made(plan, fewshot_curve), "semisup": made(plan, laplacenet),
+    inputs = {"silhouette": made(plan, silhouette), "fewshot": made(plan, fewshot), "curves": made(plan, curves), "semisup": made(plan, laplacenet),
               "fidelity": made(plan, fidelity), "drl_samples": made(plan, drl_samples),
               "codedim": made(plan, code_dim_samples), "adversarial": made(plan, loss_per_t),
               "lsgm": made(plan, lsgm_evaluate) + made(plan, lsgm_fidelity),
@@ -720,7 +737,7 @@ FAMILIES: list[Callable[[Plan], Family]] = [
     code_dim_samples,
     silhouette,
     fewshot,
-    fewshot_curve,
+    curves,
     training("train_score", "generation", score_runs, per_run=False),
     training("train_adversarial", "adversarial", adversarial_runs, files=("model.pt", "metrics.csv")),
     train_classifier,

@@ -50,6 +50,27 @@ def fewshot_accuracy(train_codes: np.ndarray, train_labels: np.ndarray, test_cod
     return float((svm.predict(test_codes) == test_labels).mean())
 
 
+def fewshot_rows(codes_train: np.ndarray, y_train: np.ndarray, codes_test: np.ndarray, y_test: np.ndarray,
+                 ts: np.ndarray, labels: list[int], draws: int, seed: int) -> list[dict]:
+    """Few-shot SVM accuracy per label count, labelled draw and t (codes stacked per t; NaN t: a static code)."""
+    rows = []
+    for n in labels:
+        rng = np.random.default_rng(seed)
+        for draw in range(draws):
+            idx = labelled_subset(y_train, n, rng)
+            for k, t in enumerate(ts):
+                acc = fewshot_accuracy(codes_train[k], y_train, codes_test[k], y_test, idx)
+                rows.append({"t": None if np.isnan(t) else float(t), "labels": n, "draw": draw, "accuracy": acc})
+    return rows
+
+
+def timed_codes(model, x: torch.Tensor, ts: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The t grid and the codes stacked per t: E(x0, t) at each t of `ts`, or the static code once (t NaN)."""
+    timed = getattr(getattr(model, "encoder", None), "time_conditioned", False)
+    grid = ts if timed else [None]
+    return (np.array([np.nan if t is None else t for t in grid]), np.stack([encode(model, x, t) for t in grid]))
+
+
 @torch.no_grad()
 def accuracy(logits: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
              batch: int = 500) -> float:

@@ -51,7 +51,7 @@ def load_model(path: str | Path, device: torch.device | None = None) -> tuple[nn
     data = DataShape(tuple(payload["image_shape"]), payload["num_classes"])
     model = build_model(cfg, spec, data)
     model.load_state_dict(payload["state"])
-    model.image_shape = data.image_shape
+    model.image_shape, model.trained_steps = data.image_shape, payload.get("step")
     return model.to(device or torch.device("cpu")).eval(), spec, cfg
 
 

@@ -109,11 +109,10 @@ def accuracy_per_code(svm: pd.DataFrame, title: str, path: Path) -> None:
     _save(fig, path)
 
 
-def accuracy_against_steps(curve: pd.DataFrame, title: str, path: Path) -> None:
-    """The convergence curve of Fig. 12's verdict: best E(x0, t) and best static accuracy against training steps."""
+def metric_against_steps(curve: pd.DataFrame, metric: str, title: str, path: Path) -> None:
+    """A convergence curve: a verdict's metric (column `metric`) against training steps, a line per `curve`."""
     fig, ax = plt.subplots(figsize=(4.8, 3.2))
-    curve = curve.assign(curve=curve["code"] + ", " + curve["labels"].astype(str))
-    sns.lineplot(data=curve, x="step", y="accuracy", hue="curve", marker="o", ax=ax)
-    ax.set(xscale="log", title=title, xlabel="training iterations (EMA snapshots)", ylabel="test accuracy")
-    ax.legend(fontsize=7)
+    sns.lineplot(data=curve, x="step", y=metric, hue="curve", marker="o", ax=ax)
+    ax.set(xscale="log", title=title, xlabel="training iterations (EMA snapshots)", ylabel=metric)
+    ax.legend(fontsize=6)
     _save(fig, path)

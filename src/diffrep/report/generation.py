@@ -49,14 +49,22 @@ def _num(wide: pd.DataFrame, t: float, prior: str) -> str:
     return f"{wide.loc[t, prior]:.2f}" if prior in wide.columns and not np.isnan(wide.loc[t, prior]) else "–"
 
 
-def _table3_verdict(wide: pd.DataFrame) -> str:
+def table3_pair(wide: pd.DataFrame) -> tuple[float, float] | None:
+    """The FIDs the Table 3 verdict compares (t_init by prior): uniform+Gaussian at t_init = 0.7, and the best at
+    t_init = 1.0; None where the profile lacks one of them."""
     full = [t for t in wide.index if np.isclose(t, 1.0)]
     short = [t for t in wide.index if np.isclose(t, 0.7)]
     if not full or not short or "uniform+gaussian" not in wide.columns:
+        return None
+    return float(wide.loc[short[0], "uniform+gaussian"]), float(wide.loc[full[0]].min())
+
+
+def _table3_verdict(wide: pd.DataFrame) -> str:
+    pair = table3_pair(wide)
+    if pair is None:
         return "**not tested** here: the profile lacks t_init = 0.7 or 1.0 or the uniform+Gaussian prior."
     same_quality = threshold("drl-table3", "same_quality")
-    reference = wide.loc[full[0]].min()
-    ours = wide.loc[short[0], "uniform+gaussian"]
+    ours, reference = pair
     why = (f"uniform+Gaussian at t_init = 0.7 gives FID {ours:.2f} against {reference:.2f}, the best at t_init = 1.0 "
            f"(reproduces if within {same_quality - 1:.0%})")
     return verdict(ours <= same_quality * reference, why)

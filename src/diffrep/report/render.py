@@ -148,9 +148,6 @@ def _dataset_section(cfg: Config, name: str, res: Path, figdir: Path, root: Path
         path = figdir / f"{name}_fewshot.png"
         figures.fewshot_vs_t(fs, f"{name}: few-shot SVM on 8-d codes", path)
         sec["figures"]["fewshot"] = rel(path)
-        if (res / "fewshot_curve.csv").is_file():
-            sec["fewshot_convergence"], sec["figures"]["fewshot_convergence"] = convergence.fewshot_convergence(
-                pd.read_csv(res / "fewshot_curve.csv"), name, figdir, rel)
     if name in ex.codedim.datasets and (res / "codedim").is_dir():
         _codedim_section(sec, res, figdir, rel)
     if (res / "fidelity.csv").is_file():
@@ -161,7 +158,36 @@ def _dataset_section(cfg: Config, name: str, res: Path, figdir: Path, root: Path
         sec["scorevae"] = scorevae.section(cfg, name, res, figdir, rel)
     if (res / "representations.csv").is_file():
         sec["representations"] = representations.section(name, res, figdir, rel)
+    sec["budgets"] = {}
+    if (res / "curves.csv").is_file():
+        _convergence_section(sec, pd.read_csv(res / "curves.csv"), figdir, rel)
     return sec
+
+
+# the verdicts of a dataset's section that a single curve target qualifies
+_QUALIFIED = {"sweep_verdict": "drl-fig11", "codedim_verdict": "drl-fig10", "table3_verdict": "drl-table3",
+              "table2_verdict": "drl-table2"}
+
+
+def _convergence_section(sec: dict, curve: pd.DataFrame, figdir: Path, rel) -> None:
+    """Each DRL verdict with where its metric stands along training ("Budget:" lines, "here (settled)" or "at this
+    budget (still rising)"), and a curve figure per experiment."""
+    budgets, paths = convergence.section(curve, sec["name"], figdir, rel)
+    sec["figures"].update(paths)
+    sec["budgets"] = {t: [b.line() for b in bs] for t, bs in budgets.items()}
+    qualified = convergence.qualified
+    for key, target in _QUALIFIED.items():
+        if key in sec:
+            sec[key] = qualified(sec[key], budgets.get(target, []))
+    if "latent_verdicts" in sec:
+        sec["latent_verdicts"] = {t: qualified(v, budgets.get(t, [])) for t, v in sec["latent_verdicts"].items()}
+    per_label = budgets.get("drl-fig12", [])  # one curve per label count, in the order of the verdicts
+    if "fewshot_verdicts" in sec and len(per_label) == len(sec["fewshot_verdicts"]):
+        sec["fewshot_verdicts"] = [qualified(v, [b]) for v, b in zip(sec["fewshot_verdicts"], per_label, strict=True)]
+    if "semisup_claims" in sec:
+        sec["semisup_claims"] = [(t, v and qualified(v, budgets.get(t.id, []))) for t, v in sec["semisup_claims"]]
+        sec["budgets"]["laplacenet"] = ["no pretraining: LaplaceNet's own training is not followed along (the "
+                                        "snapshots are the pretrainings'), so this verdict has no curve"]
 
 
 def _generation_section(cfg: Config, sec: dict, res: Path, figdir: Path, rel) -> None:
