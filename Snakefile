@@ -21,4 +21,4 @@ include: "rules/jobs.smk"
 rule all:
     default_target: True
     input:
-        "reports/tables.md",
+        PLAN["report"].jobs[0].outputs["tables"],

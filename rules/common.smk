@@ -8,9 +8,9 @@ from diffrep.plan import Plan
 CFG = diffrep_config.resolve(config, "snakemake config")
 RESOLVED = f"{CFG.results_root}/{CFG.name}/config.yaml"
 LOGS = f"logs/{CFG.name}"
-BENCH = f"benchmarks/{CFG.name}"
 ENV = "../envs/diffrep.yaml"
 PLAN = Plan(CFG, RESOLVED)
+BENCH = PLAN.benchmarks
 diffrep_config.check_folders(CFG, {j.dataset for f in PLAN for j in f.jobs})
 # written once every check has passed, so that a refused configuration leaves nothing behind
 diffrep_config.dump(CFG, RESOLVED)

@@ -40,7 +40,7 @@ def test_every_block_is_closed_and_the_dataset_block_is_defined_once():
     assert json.dumps(schema).count('"test_fraction"') == 1
 
 
-FREE_TEXT = {"name", "data_root", "models_root", "results_root", "url", "files", "path", "inception_weights", "lpips_weights",
+FREE_TEXT = {"name", "data_root", "models_root", "results_root", "reports_root", "url", "files", "path", "inception_weights", "lpips_weights",
              "inception_url", "inception_md5", "lpips_url", "lpips_md5"}
 
 
@@ -174,7 +174,9 @@ def test_the_long_profile_is_the_default_with_budgets_raised(monkeypatch):
             return [d for k in a for d in differing(a[k], b[k], f"{key}.{k}".lstrip("."))]
         return [] if a == b else [key]
 
-    assert all(k == "name" or k.endswith("iterations") for k in differing(default, long)), differing(default, long)
+    assert all(k in ("name", "reports_root") or k.endswith("iterations") for k in differing(default, long)), \
+        differing(default, long)
+    assert long["reports_root"] == "reports/long"
 
 
 @pytest.mark.parametrize("extends, message", [("missing.yaml", "is not a parameter file"),

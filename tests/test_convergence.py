@@ -11,7 +11,8 @@ from diffrep import train
 from diffrep.config import Config, NetConfig, snapshot_steps
 from diffrep.methods.base import RunSpec
 from diffrep.methods.run import load_model, snapshot_path, train_run
-from diffrep.report.convergence import best_timed_curve, settled
+from diffrep.report import convergence
+from diffrep.report.convergence import Budget, best_timed_curve, qualified, settled
 
 
 def test_snapshot_steps_are_log_spaced_before_the_end():
@@ -89,3 +90,52 @@ def test_the_curve_takes_the_best_t_and_the_best_static_code_per_step():
     timed = curve[curve["code"] == "best E(x0, t)"]
     assert timed["accuracy"].round(3).tolist() == [0.505, 0.605]
     assert curve[curve["code"] == "best static code"]["accuracy"].round(3).tolist() == [0.605, 0.605]
+
+
+def _budget(state: str) -> Budget:
+    return Budget("the metric", state, "why", 1000)
+
+
+def test_a_verdict_says_where_its_metric_stands():
+    text = "**does not reproduce** here: 0.3 against 0.5."
+    assert qualified(text, [_budget("settled"), _budget("still rising")]).startswith(
+        "**does not reproduce** at this budget (still rising): ")
+    assert qualified(text, [_budget("settled")]).startswith("**does not reproduce** here (settled): ")
+    assert qualified("**not tested** here: no runs.", [_budget("still rising")]) == "**not tested** here: no runs."
+    assert qualified(text, []) == text
+
+
+def test_the_sweep_curve_follows_the_peak_over_t_with_the_seed_spread():
+    rows = pd.DataFrame([{"experiment": "sweep", "step": s, "train_t": t, "seed": seed,
+                          "silhouette": base + (0.2 if t == 0.6 else 0.0) + 0.01 * seed}
+                         for s, base in ((250, 0.0), (500, 0.1), (1000, 0.3)) for t in (0.1, 0.6, 1.0)
+                         for seed in (0, 1, 2)])
+    budgets, drawn = convergence.sweep(rows)
+    [b] = budgets["drl-fig11"]
+    assert b.state == "still rising" and b.steps == 1000 and "0.310 at step 500, 0.510 at step 1000" in b.why
+    assert set(drawn["curve"]) == {"t = 0.1", "t = 0.6", "t = 1.0"}
+
+
+def test_the_table3_curve_is_the_verdicts_fid_ratio():
+    rows = pd.DataFrame([{"experiment": "generation", "step": s, "t_init": t, "prior": p, "fid": fid}
+                         for s, scale in ((50, 2.0), (100, 1.0)) for t, p, fid in
+                         ((0.7, "uniform+gaussian", 11.0), (1.0, "gaussian", 10.0 * scale), (1.0, "uniform+gaussian", 12.0))])
+    [b] = convergence.tinit(rows)[0]["drl-table3"]
+    assert "1.100 at step 100" in b.why and "0.917 at step 50" in b.why and b.state == "still rising"
+
+
+def test_the_table2_curve_divides_each_fid_by_p_kl_1s():
+    rows = pd.DataFrame([{"experiment": "adversarial", "step": s, "p_kl": p, "fid": fid}
+                         for s in (150, 300) for p, fid in ((0.5, 9.0), (1.0, 10.0))])
+    [b] = convergence.adversarial(rows)[0]["drl-table2"]
+    assert b.state == "settled" and "0.900 at step 150, 0.900 at step 300" in b.why
+
+
+def test_the_latent_curves_follow_each_method_and_the_sigma_focus_gain():
+    runs = {"latent-drl-uniform_t": [0.0, 0.1], "latent-drl-uniform_sigma": [0.0, 0.3],
+            "latent-vdrl-uniform_t": [0.2, 0.2], "latent-vdrl-uniform_sigma": [0.25, 0.25]}
+    rows = pd.DataFrame([{"experiment": "latent", "step": s, "run": r, "silhouette": v[i]}
+                         for r, v in runs.items() for i, s in enumerate((500, 1000))])
+    budgets, _ = convergence.latent(rows)
+    assert [b.state for b in budgets["drl-fig2"]] == ["still rising", "settled"]
+    assert [b.state for b in budgets["drl-fig3"]] == ["still rising", "settled"]  # DRL: 0.0 -> 0.2; VDRL 0.05 flat

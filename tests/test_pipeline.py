@@ -5,6 +5,7 @@ import shutil
 import subprocess
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from conftest import BIN, ENV, ROOT, SMOKE, run, stand_in_paper_inputs, without_wall_clock
@@ -42,6 +43,34 @@ def test_snakemake_and_dvc_give_the_same_report(smoke):
     for model_dir in (smoke.snake / "models" / "smoke" / "digits").iterdir():
         assert yaml.safe_load((model_dir / "config.yaml").read_text())["name"] == "smoke"
     assert (smoke.snake / "results" / "smoke" / "config.yaml").is_file()
+
+
+@pytest.mark.pipeline
+def test_each_curve_ends_at_its_final_table(smoke):
+    """A convergence curve's last point is the final model measured as its experiment's own evaluation measures it
+    (silhouette, few-shot SVM, sample spread, FID of the same sample sets), and its other points are the snapshots."""
+    res = smoke.snake / "results" / "smoke" / "digits"
+    curve = pd.read_csv(res / "curves.csv")
+    final = curve[curve.groupby("run")["step"].transform("max") == curve["step"]]
+    sil = pd.read_csv(res / "silhouette.csv").assign(run=lambda d: d["codes"].map(lambda p: p.split("/")[-1][:-4]))
+    both = final.merge(sil[["run", "silhouette"]], on="run", suffixes=("", "_table"))
+    assert set(both["experiment"]) == {"latent", "sweep"} and np.allclose(both["silhouette"], both["silhouette_table"])
+    keys = ["method", "labels", "draw", "t"]
+    ours = final[final["experiment"] == "fewshot"].sort_values(keys)["accuracy"].to_numpy()
+    assert np.allclose(ours, pd.read_csv(res / "fewshot.csv").sort_values(keys)["accuracy"].to_numpy())
+    fid = pd.read_csv(res / "fidelity.csv")
+    gen = final.merge(fid[fid["p_kl"].isna()][["t_init", "prior", "fid"]], on=["t_init", "prior"], suffixes=("", "_table"))
+    adv = final.merge(fid[fid["p_kl"].notna()][["p_kl", "fid"]], on="p_kl", suffixes=("", "_table"))
+    assert len(gen) == 4 and len(adv) == 2
+    assert np.allclose(gen["fid"], gen["fid_table"], rtol=1e-5) and np.allclose(adv["fid"], adv["fid_table"], rtol=1e-5)
+    for _, r in final[final["experiment"] == "codedim"].iterrows():
+        assert np.isclose(r["spread"], float(np.load(res / "codedim" / f"d{int(r['code_dim'])}.npz")["spread"]))
+    steps = curve.groupby("run")["step"].apply(lambda s: sorted(set(s)))
+    cfg = cfgmod.load(ROOT / "params" / "smoke.yaml")
+    assert steps["latent-drl-uniform_t"] == [*cfgmod.snapshot_steps(cfg.datasets["digits"].iterations, 4),
+                                             cfg.datasets["digits"].iterations]
+    assert steps["adversarial-p1.0"] == sorted({*cfgmod.snapshot_steps(cfg.experiments.adversarial.iterations, 4),
+                                                cfg.experiments.adversarial.iterations})
 
 
 @pytest.mark.pipeline

@@ -128,7 +128,7 @@ def smoke_report(tmp_path_factory):
         raw["experiments"][paper]["datasets"] = []
     cfg = cfgmod.resolve(raw)
     render_report(cfg, fake_results(cfg, tmp / "results"), tmp / "reports" / "tables.md", tmp / "reports" / "figures",
-                  ROOT / "reports" / "templates")
+                  templates=ROOT / "reports" / "templates")
     return cfg, (tmp / "reports" / "tables.md").read_text()
 
 

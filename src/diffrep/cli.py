@@ -388,7 +388,8 @@ def cmd_report(args) -> None:
 
     cfg = cfgmod.load(args.config)
     cfgmod.dump(cfg, Path(args.results) / "config.yaml")
-    render_report(cfg, Path(args.results), Path(args.out), Path(args.figures))
+    render_report(cfg, Path(args.results), Path(args.out), Path(args.figures),
+                  Path(args.benchmarks) if args.benchmarks else None)
 
 
 def cmd_fetch_weights(args) -> None:
@@ -578,6 +579,7 @@ def _report_commands(sub) -> None:
                  config=True, out=True)
     s.add_argument("--results", required=True)
     s.add_argument("--figures", required=True)
+    s.add_argument("--benchmarks", default="", help="Snakemake's benchmark files of the run, for its compute line")
     s = _command(sub, "fetch-weights", cmd_fetch_weights, "download pretrained weights, checked against their md5",
                  config=True, out=True)
     s.add_argument("--name", required=True, help="which weights: inception (torch-fidelity's Inception-v3, for "

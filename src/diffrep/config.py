@@ -442,6 +442,8 @@ class Config:
     data_root: str = field(default="data", metadata=schema(minLength=1))
     models_root: str = field(default="models", metadata=schema(minLength=1))
     results_root: str = field(default="results", metadata=schema(minLength=1))
+    reports_root: str = field(default="reports", metadata=schema(
+        "where the report (tables.md, metrics.json, figures/) is written", minLength=1))
     sde: SDEConfig = field(default_factory=SDEConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     penalties: PenaltyConfig = field(default_factory=PenaltyConfig)

@@ -120,6 +120,7 @@ class Plan:
     def __init__(self, cfg: Config, config: str):
         self.cfg, self.config = cfg, config
         self.ex, self.gpu = cfg.experiments, int(cfg.train.device == "cuda")
+        self.benchmarks = f"benchmarks/{cfg.name}"  # Snakemake's benchmark file of every job (rules/jobs.smk)
         self.families = [f for f in (build(self) for build in FAMILIES) if f.jobs]
 
     def __iter__(self) -> Iterator[Family]:
@@ -600,7 +601,7 @@ def report_figures(plan: Plan) -> list[str]:
     figs += [f"{d}_lsgm_speed" for d in lsgm_speed_datasets(plan)]
     figs += [f"{d}_scorevae_reconstructions" for d in ex.scorevae.datasets]
     figs += [f"{d}_representations" for d in ex.representations.datasets]
-    return [f"reports/figures/{f}.png" for f in figs]
+    return [f"{plan.cfg.reports_root}/figures/{f}.png" for f in figs]
 
 
 def made(plan: Plan, build: Callable[[Plan], Family]) -> list[str]:
@@ -609,9 +610,11 @@ def made(plan: Plan, build: Callable[[Plan], Family]) -> list[str]:
 
 
 def report(plan: Plan) -> Family:
-    """reports/tables.md and every figure, from the metrics files alone."""
+    """reports/tables.md (under the profile's reports_root) and every figure, from the metrics files alone."""
+    root = plan.cfg.reports_root
+
     def outputs(dataset: str, run: str) -> dict[str, list[str]]:
-        return {"tables": ["reports/tables.md"], "metrics": ["reports/metrics.json"], "figures": report_figures(plan)}
+        return {"tables": [f"{root}/tables.md"], "metrics": [f"{root}/metrics.json"], "figures": report_figures(plan)}
 
     inputs = {"silhouette": made(plan, silhouette), "fewshot": made(plan, fewshot), "curves": made(plan, curves), "semisup": made(plan, laplacenet),
               "fidelity": made(plan, fidelity), "drl_samples": made(plan, drl_samples),
@@ -622,7 +625,8 @@ def report(plan: Plan) -> Family:
               "config": [plan.config]}
     results = f"{plan.cfg.results_root}/{plan.cfg.name}"
     job = Job("report", "", "report", "", "report", {"--config": plan.config, "--results": results,
-                                                     "--figures": "reports/figures", "--out": "reports/tables.md"},
+                                                     "--figures": f"{root}/figures", "--out": f"{root}/tables.md",
+                                                     "--benchmarks": plan.benchmarks},
               inputs, outputs("", ""), (), Resources(mem_mb=2000, runtime=30), threaded=False)
     return Family("report", outputs, False, [job], local=True, committed=True, metrics=("metrics",),
                   shown={"figures": "Figures", "tables": "Tables"})
@@ -795,6 +799,6 @@ def dvc_yaml(plan: Plan) -> str:
     document = {
         "stages": {stage_name(f, j): dvc_stage(f, j) for f in plan for j in f.jobs},
         "metrics": outputs("metrics"),
-        "plots": [*outputs("plots"), *(f"reports/figures/{p.rsplit('/', 1)[1]}" for p in report_figures(plan))],
+        "plots": [*outputs("plots"), *report_figures(plan)],
     }
     return DVC_HEADER + yaml.safe_dump(document, sort_keys=False, width=120, default_flow_style=None)

@@ -114,5 +114,8 @@ def metric_against_steps(curve: pd.DataFrame, metric: str, title: str, path: Pat
     fig, ax = plt.subplots(figsize=(4.8, 3.2))
     sns.lineplot(data=curve, x="step", y=metric, hue="curve", marker="o", ax=ax)
     ax.set(xscale="log", title=title, xlabel="training iterations (EMA snapshots)", ylabel=metric)
+    steps = sorted(curve["step"].unique())
+    ax.set_xticks(steps, [f"{int(s)}" for s in steps], fontsize=7)
+    ax.minorticks_off()
     ax.legend(fontsize=6)
     _save(fig, path)

@@ -12,6 +12,7 @@ import torch
 from diffrep.config import Config
 from diffrep.io import write_text
 from diffrep.report import (
+    compute,
     convergence,
     figures,
     generation,
@@ -104,14 +105,17 @@ def codedim_table(spreads: pd.DataFrame) -> tuple[list[dict], str]:
     return rows, verdict(falls, why + " (reproduces if it falls at every step)")
 
 
-def render_report(cfg: Config, results: Path, out: Path, figdir: Path, templates: Path = Path("reports/templates")) -> None:
-    """Figures, `tables.md` and the metrics summary beside it, for every dataset of the profile."""
+def render_report(cfg: Config, results: Path, out: Path, figdir: Path, benchmarks: Path | None = None,
+                  templates: Path = Path("reports/templates")) -> None:
+    """Figures, `tables.md` and the metrics summary beside it, for every dataset of the profile; the run's compute
+    from the benchmark files in `benchmarks`."""
     sections = [_dataset_section(cfg, name, results / name, figdir, out.parent) for name in _datasets(cfg)]
     metrics.write_summary(results, _datasets(cfg), out.with_name("metrics.json"))
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     text = env.get_template("tables.md.j2").render(
         cfg=cfg, sections=sections, targets={t.id: t for t in targets.all_targets()},
+        compute=compute.summary(benchmarks) if benchmarks else "not recorded (no benchmark folder given)",
         outside=[targets.outside_line(t, reason) for t, reason in targets.outside(cfg)],
         outside_heading=targets.OUTSIDE_HEADING)
     write_text(out, text)

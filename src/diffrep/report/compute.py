@@ -1,0 +1,39 @@
+"""What a run cost, for the report's "Compute" line: the jobs' time per paper and the span from the first job's start
+to the last one's end, read from Snakemake's benchmark files (one per job), and the machine that wrote the report."""
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+# a job's paper by its rule's name (the benchmark file is named <rule>_<dataset>[_<run>].tsv); the rest is DRL's
+PAPERS = (("lsgm", "LSGM"), ("scorevae", "ScoreVAE"), ("representations", "the representation table"))
+
+
+def paper_of(job: str) -> str:
+    return next((paper for key, paper in PAPERS if key in job), "DRL")
+
+
+def machine() -> str:
+    """The machine this runs on: CPU cores and processor, and the GPU torch sees."""
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), {gpu}, torch {torch.__version__}"
+
+
+def summary(benchmarks: Path) -> str:
+    """Jobs, job time per paper and wall time of the run whose benchmark files are in `benchmarks` (the report's own
+    job left out: it is the one writing this)."""
+    files = [p for p in sorted(benchmarks.glob("*.tsv")) if p.stem != "report"]
+    if not files:
+        return f"not recorded (no Snakemake benchmark files in `{benchmarks}`; `dvc repro` writes none)"
+    jobs = pd.DataFrame([{"paper": paper_of(p.stem), "seconds": float(pd.read_csv(p, sep="\t")["s"].iloc[-1]),
+                          "end": p.stat().st_mtime} for p in files])
+    span = jobs["end"].max() - (jobs["end"] - jobs["seconds"]).min()
+    per = jobs.groupby("paper", sort=False)["seconds"].sum().sort_values(ascending=False)
+    papers = ", ".join(f"{paper} {seconds / 60:.1f}" for paper, seconds in per.items())
+    return (f"{len(jobs)} jobs, {jobs['seconds'].sum() / 60:.1f} minutes of job time ({papers}), "
+            f"{span / 60:.1f} minutes from the first job's start to the last one's end (Snakemake's benchmark files, "
+            f"`{benchmarks}`); the report written on {machine()}")
