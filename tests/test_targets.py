@@ -185,11 +185,22 @@ def test_the_paper_profile_covers_every_target():
     assert targets.outside(cfg) == []
 
 
-def test_the_default_report_covers_its_targets():
-    """The committed report is the default profile's; it shows every covered target and lists the others."""
-    cfg = cfgmod.load(ROOT / "params" / "default.yaml")
-    report = (ROOT / "reports" / "tables.md").read_text()
-    assert targets.missing_from(report, cfg) == []
+@pytest.mark.parametrize("profile", ["default", "long"])
+def test_the_committed_reports_cover_their_targets_with_budgets(profile, monkeypatch):
+    """The committed reports (the default's, the long profile's) show every covered target and list the others;
+    every DRL verdict says where its metric stands along training, but the one without a pretraining to follow;
+    each states its run's compute and shows figures that are committed."""
+    monkeypatch.chdir(ROOT)
+    cfg = cfgmod.load(ROOT / "params" / f"{profile}.yaml")
+    path = ROOT / cfg.reports_root / "tables.md"
+    report = path.read_text()
+    assert f"profile `{profile}`" in report and targets.missing_from(report, cfg) == []
+    assert "**Compute:** not recorded" not in report, "a committed report states its run's time and hardware"
+    drl = report[:report.index("### LSGM")].splitlines()
+    unqualified = [v for v in drl if v.startswith("- Ours:") and not re.search(r"here \(settled\)|at this budget \(", v)]
+    assert len(unqualified) == 1 and "against supervised" in unqualified[0], unqualified
+    for figure in re.findall(r"\]\((figures/[^)\s]+\.png)\)", report):
+        assert (path.parent / figure).is_file(), figure
 
 
 def test_the_smoke_report_covers_its_targets(smoke_report):
