@@ -226,7 +226,7 @@ def test_lint_is_clean_and_help_lists_subcommands():
     assert lint.returncode == 0 and "Lints for" not in lint.stdout + lint.stderr, lint.stdout + lint.stderr
     helptext = run(["diffrep", "--help"], ROOT).stdout
     for sub in ("resolve", "prepare", "train", "encode", "silhouette", "fewshot", "train-classifier", "sample",
-                "fidelity", "loss-per-t", "drl-samples", "code-dim-samples", "pretrain", "laplacenet", "report"):
+                "fidelity", "loss-per-t", "drl-samples", "code-dim-samples", "pretrain", "laplacenet", "curves", "report"):
         assert sub in helptext
 
 

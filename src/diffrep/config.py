@@ -297,6 +297,15 @@ class FidelityConfig:
 
 
 @dataclass
+class ConvergenceConfig:
+    """The convergence curves (`diffrep curves`): each DRL verdict's metric on the EMA snapshots of its models."""
+
+    fid_samples: int = field(default=0, metadata=schema(
+        "samples per FID point of the Table 2, 3 curves; 0: the experiment's own number (the curve's last point is "
+        "then the table's)", minimum=0))
+
+
+@dataclass
 class LSGMExperiment:
     """LSGM (Vahdat et al. 2021) Tables 2, 4-6, Fig. 4, sec. 5.2: a VAE (stage 1), then a latent score prior trained end
     to end with it (stage 2), per Table 6 cell `<sde>-<prior scheme>-<encoder t>`."""
@@ -452,6 +461,7 @@ class Config:
     experiments: Experiments = field(default_factory=Experiments)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     fidelity: FidelityConfig = field(default_factory=FidelityConfig)
+    convergence: ConvergenceConfig = field(default_factory=ConvergenceConfig)
 
 
 def json_schema() -> dict[str, Any]:

@@ -470,7 +470,7 @@ def curves(plan: Plan) -> Family:
                                "--classifier": classifier, "--out": out["curves"][0]},
                 {"models": models, "classifier": classifier, "train": [plan.data(d, "train.npz")],
                  "test": [plan.data(d, "test.npz")], "inception": made(plan, fetching("inception")) if fid else []},
-                out, (*(f"experiments.{e}" for e in experiments), "sampling", "fidelity"),
+                out, (*(f"experiments.{e}" for e in experiments), "sampling", "fidelity", "convergence"),
                 plan.torch_job(gpu=False, runtime=120))
 
     datasets = [d for d in plan.datasets(*CURVE_RUNS) if curve_experiments(plan, d)]

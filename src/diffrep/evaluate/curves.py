@@ -71,7 +71,8 @@ def spread_rows(model, spec: RunSpec, cfg: Config, data: Splits) -> list[dict]:
 
 
 def _fid(model, n: int, cfg: Config, data: Splits, t_init: float, prior: str, seed: int) -> float:
-    x, _ = generate(model, n, model.image_shape, cfg.sampling, t_init, prior, seed)
+    """FID of `n` samples (or the profile's `convergence.fid_samples`) against the training images."""
+    x, _ = generate(model, cfg.convergence.fid_samples or n, model.image_shape, cfg.sampling, t_init, prior, seed)
     x = (x * 255).round() / 255  # as the sample files store them (8-bit)
     return fidelity_metrics(x, data.x_train, features=data.features, weights_path=data.weights, isc=False,
                             cuda=torch.cuda.is_available())["fid"]
