@@ -139,3 +139,9 @@ def test_the_latent_curves_follow_each_method_and_the_sigma_focus_gain():
     budgets, _ = convergence.latent(rows)
     assert [b.state for b in budgets["drl-fig2"]] == ["still rising", "settled"]
     assert [b.state for b in budgets["drl-fig3"]] == ["still rising", "settled"]  # DRL: 0.0 -> 0.2; VDRL 0.05 flat
+
+
+def test_busy_time_counts_overlapping_jobs_once_and_skips_pauses():
+    from diffrep.report.compute import busy_seconds
+    assert busy_seconds([(0, 10), (5, 12), (100, 110), (101, 105)]) == 22
+    assert busy_seconds([]) == 0

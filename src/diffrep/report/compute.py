@@ -1,5 +1,5 @@
-"""What a run cost, for the report's "Compute" line: the jobs' time per paper and the span from the first job's start
-to the last one's end, read from Snakemake's benchmark files (one per job), and the machine that wrote the report."""
+"""What a run cost, for the report's "Compute" line: the jobs' time per paper and the wall time during which a job
+ran, read from Snakemake's benchmark files (one per job), and the machine that wrote the report."""
 from __future__ import annotations
 
 import os
@@ -31,9 +31,20 @@ def summary(benchmarks: Path) -> str:
         return f"not recorded (no Snakemake benchmark files in `{benchmarks}`; `dvc repro` writes none)"
     jobs = pd.DataFrame([{"paper": paper_of(p.stem), "seconds": float(pd.read_csv(p, sep="\t")["s"].iloc[-1]),
                           "end": p.stat().st_mtime} for p in files])
-    span = jobs["end"].max() - (jobs["end"] - jobs["seconds"]).min()
+    busy = busy_seconds(list(zip(jobs["end"] - jobs["seconds"], jobs["end"], strict=True)))
     per = jobs.groupby("paper", sort=False)["seconds"].sum().sort_values(ascending=False)
     papers = ", ".join(f"{paper} {seconds / 60:.1f}" for paper, seconds in per.items())
     return (f"{len(jobs)} jobs, {jobs['seconds'].sum() / 60:.1f} minutes of job time ({papers}), "
-            f"{span / 60:.1f} minutes from the first job's start to the last one's end (Snakemake's benchmark files, "
-            f"`{benchmarks}`); the report written on {machine()}")
+            f"{busy / 60:.1f} minutes of wall time with a job running (Snakemake's benchmark files, `{benchmarks}`; "
+            f"a run resumed or extended later counts its sittings' time, not the pauses between them); the report "
+            f"written on {machine()}")
+
+
+def busy_seconds(intervals: list[tuple[float, float]]) -> float:
+    """The time covered by at least one of the (start, end) intervals."""
+    total, reach = 0.0, -float("inf")
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
