@@ -106,3 +106,9 @@ def test_table2_verdict_needs_every_mixed_p_kl_clearly_lower():
     assert table2(fid({0.0: 13.99, 0.5: 13.0, 1.0: 14.0}), alphas)[1].startswith("**does not")  # a tie is not lower
     assert table2(fid({0.0: 15.0, 1.0: 14.0}), alphas)[1].startswith("**does not")
     assert table2(fid({1.0: 14.0}), alphas)[1].startswith("**not tested**")
+
+
+def test_busy_time_counts_overlapping_jobs_once_and_skips_pauses():
+    from diffrep.report.compute import busy_seconds
+    assert busy_seconds([(0, 10), (5, 12), (100, 110), (101, 105)]) == 22
+    assert busy_seconds([]) == 0

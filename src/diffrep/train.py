@@ -67,6 +67,7 @@ class State:
     generator: torch.Generator
     metrics: list[dict] = field(default_factory=list)
     window: list[float] = field(default_factory=lambda: [0.0, 0])  # loss sum and count since the last log row
+    snapshots: dict[int, dict] = field(default_factory=dict)  # EMA weights kept at the snapshot steps so far
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -128,6 +129,7 @@ def save_checkpoint(state: State, path: Path, fingerprint: str) -> None:
         "torch_rng": torch.get_rng_state(),
         "metrics": state.metrics,
         "window": state.window,
+        "snapshots": state.snapshots,
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
@@ -150,6 +152,7 @@ def load_checkpoint(state: State, path: Path, fingerprint: str) -> None:
     state.generator.set_state(payload["generator"])
     torch.set_rng_state(payload["torch_rng"])
     state.metrics, state.window = payload["metrics"], payload["window"]
+    state.snapshots = payload.get("snapshots", {})
 
 
 def train_step(state: State, loss_fn: LossFn, data: torch.Tensor, sched: Schedule) -> float:
@@ -183,11 +186,13 @@ def write_metrics(metrics: list[dict], path: Path) -> None:
 def fit(state: State, loss_fn: LossFn, data: torch.Tensor, sched: Schedule, out_dir: Path,
         fingerprint: str, desc: str = "train", snapshot: Callable[[int, torch.nn.Module], None] | None = None) -> State:
     """Train to `sched.iterations`, resuming from `out_dir/ckpt.pt` when one is there; `snapshot(step, ema)` at each
-    of the schedule's snapshot steps (before that step's checkpoint, so a resumed run writes it again, the same)."""
+    of the schedule's snapshot steps; a resumed run writes the earlier ones again from the checkpoint's copies."""
     ckpt, metrics_path = out_dir / "ckpt.pt", out_dir / "metrics.csv"
     if ckpt.is_file():
         load_checkpoint(state, ckpt, fingerprint)
         log.info("resumed %s from %s at step %d", desc, ckpt, state.step)
+        if snapshot is not None:
+            rewrite_snapshots(state, snapshot)
     with tqdm(total=sched.iterations, initial=state.step, desc=desc, file=sys.stderr,
               mininterval=5.0, disable=False) as bar:
         while state.step < sched.iterations:
@@ -201,6 +206,7 @@ def fit(state: State, loss_fn: LossFn, data: torch.Tensor, sched: Schedule, out_
             state.window = [state.window[0] + value, state.window[1] + 1]
             bar.update(1)
             if snapshot is not None and state.step in sched.snapshot_steps:
+                state.snapshots[state.step] = {k: v.detach().clone() for k, v in state.ema.state_dict().items()}
                 snapshot(state.step, state.ema)
             if state.step % sched.log_every == 0 or state.step == sched.iterations:
                 mean = state.window[0] / state.window[1]
@@ -214,6 +220,17 @@ def fit(state: State, loss_fn: LossFn, data: torch.Tensor, sched: Schedule, out_
     if sched.divergence_is_result:
         write_json(out_dir / DIVERGENCE, {"diverged": False, "step": state.step, "loss": None})
     return state
+
+
+def rewrite_snapshots(state: State, snapshot: Callable[[int, torch.nn.Module], None]) -> None:
+    """Write again the snapshots taken before the checkpoint a run resumes from, from the copies it holds: the
+    workflow deletes a failed job's outputs, the snapshots among them, before it reruns the job."""
+    if not state.snapshots:
+        return
+    held = copy.deepcopy(state.ema)
+    for step, weights in sorted(state.snapshots.items()):
+        held.load_state_dict(weights)
+        snapshot(step, held)
 
 
 DIVERGENCE = "divergence.json"  # beside a run whose divergence is a result: whether, where and with which loss
