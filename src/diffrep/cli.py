@@ -200,7 +200,7 @@ def cmd_curves(args) -> None:
     """The metric behind each DRL verdict on every snapshot and final model given, in one table: a row per
     measurement with the model's experiment, run, method and training step."""
     from diffrep.evaluate.curves import CURVES, Splits
-    from diffrep.methods.run import load_model
+    from diffrep.methods.run import load_model, run_of
 
     _use_threads(args.threads)
     cfg = cfgmod.load(args.config)
@@ -209,7 +209,7 @@ def cmd_curves(args) -> None:
     rows = []
     for path in map(Path, args.model):
         model, spec, _ = load_model(path)
-        run = path.parent.name if path.name == "model.pt" else path.parent.parent.name
+        run = run_of(path)
         meta = {"experiment": spec.experiment, "run": run, "method": spec.method, "scheme": spec.scheme,
                 "freeze_encoder": spec.freeze_encoder, "train_t": spec.t, "seed": spec.seed, "step": model.trained_steps}
         rows += [{**meta, **row} for row in CURVES[spec.experiment](model, spec, cfg, data)]
@@ -315,6 +315,7 @@ def cmd_fidelity(args) -> None:
     """FID/IS of every sample set against the training images: Inception when its weights are given, else the classifier."""
     from diffrep import data
     from diffrep.evaluate.fidelity import fidelity_metrics
+
     cfg = cfgmod.load(args.config)
     _use_threads(args.threads)
     features, weights = _fid_features(cfg, args.classifier)

@@ -42,6 +42,11 @@ def snapshot_path(out_dir: Path, index: int) -> Path:
     return out_dir / "snapshots" / f"{index}.pt"
 
 
+def run_of(path: Path) -> str:
+    """The run a model file belongs to: its folder for model.pt, the folder above for a snapshot (`snapshot_path`)."""
+    return path.parent.name if path.name == "model.pt" else path.parent.parent.name
+
+
 def load_model(path: str | Path, device: torch.device | None = None) -> tuple[nn.Module, RunSpec, Config]:
     """Rebuild a saved model (EMA weights) for evaluation."""
     payload = torch.load(path, map_location="cpu", weights_only=False)
