@@ -12,7 +12,7 @@ from diffrep.config import load
 from diffrep.methods.base import DataShape, RunSpec, method_named
 from diffrep.train import new_state, train_step
 
-SIZES = [([32, 64], 128), ([16, 32], 128), ([16, 32], 64), ([16, 32], 32), ([8, 16], 64)]
+SIZES = [([32, 64], 128), ([16, 32], 256), ([16, 32], 128), ([16, 32], 64), ([16, 32], 32), ([8, 16], 64)]
 
 
 def main():

@@ -174,8 +174,16 @@ def test_the_long_profile_is_the_default_with_budgets_raised(monkeypatch):
             return [d for k in a for d in differing(a[k], b[k], f"{key}.{k}".lstrip("."))]
         return [] if a == b else [key]
 
-    assert all(k in ("name", "reports_root") or k.endswith("iterations") for k in differing(default, long)), \
-        differing(default, long)
+    def value(key):
+        node = long
+        for part in key.split("."):
+            node = node[part]
+        return node
+
+    # a batch kept at the dataset's where the default raised it: the long report's run predates that raise
+    kept_batch = lambda k: k.endswith("train_batch") and value(k) == value("datasets.digits.batch_size")
+    assert all(k in ("name", "reports_root") or k.endswith("iterations") or kept_batch(k)
+               for k in differing(default, long)), differing(default, long)
     assert long["reports_root"] == "reports/long"
 
 

@@ -167,3 +167,12 @@ def test_init_loads_a_model_that_fits_and_only_the_adversary_may_be_new(tmp_path
     drl = method_named("drl")
     with pytest.raises(ValueError, match="does not fit this model"):
         drl.start_from(drl.build(cfg, first_spec("drl"), DATA), str(tmp_path / "model.pt"))
+
+
+def test_an_experiment_s_train_batch_overrides_the_dataset_s_for_its_models_only():
+    raised = resolve({"datasets": {"digits": {"batch_size": 64}}, "experiments": {"fewshot": {"train_batch": 256}}})
+    batch = lambda experiment, method: method_named(method).schedule(raised, RunSpec("digits", experiment, method)).batch_size
+    assert batch("fewshot", "drl") == batch("fewshot", "ae") == 256
+    assert batch("latent", "drl") == batch("scorevae", "scorevae_prior") == 64
+    assert batch("semisup", "wrn_drl") == 64  # LaplaceNet's own batch_size is not the pretraining's
+    assert batch("lsgm", "lsgm-vae") == raised.experiments.lsgm.batch_size

@@ -54,7 +54,7 @@ def test_the_table_groups_seeds_and_draws_into_mean_and_std(tmp_path):
                                           ("scorevae", "t = 0", 0.0, 0, [0.8]), ("scorevae", "t = 0", 0.0, 1, [0.6]),
                                           ("drl", "best t", 0.6, 0, [0.9, 0.9])):
         rows += [{"run": f"{method}-s{seed}", "method": method, "experiment": "e", "code": code, "t": t, "seed": seed,
-                  "iterations": 10,
+                  "iterations": 10, "batch": 64,
                   "dim": 8, "metric": "svm", "labels": 30, "draw": d, "value": v} for d, v in enumerate(values)]
     columns, table = representations.table(pd.DataFrame(rows))
     assert columns == ["SVM, 30 labels"]

@@ -136,8 +136,9 @@ def _code_sets(path: Path, z, cfg) -> list[tuple[dict, np.ndarray, np.ndarray]]:
 
     spec = RunSpec(**json.loads(str(z["spec"])))
     run = path.parent.name if path.name == "model.pt" else path.stem
+    method = method_named(spec.method)
     meta = {"run": run, "method": spec.method, "experiment": spec.experiment, "seed": spec.seed,
-            "iterations": method_named(spec.method).iterations(cfg, spec)}
+            "iterations": method.iterations(cfg, spec), "batch": method.batch_size(cfg, spec)}
     ts = z["t"]
     if np.isnan(ts).all():
         return [({**meta, "code": "static", "t": math.nan}, z["codes_train"][0], z["codes_test"][0])]
@@ -155,7 +156,7 @@ def cmd_representations(args) -> None:
     cfg = cfgmod.load(args.config)
     ex, splits = cfg.experiments.representations, _splits(args.data)
     (x_tr, y_tr), (x_te, y_te) = ((x.flatten(1).numpy(), y.numpy()) for x, y in splits.values())
-    floor = {"experiment": "floor", "seed": 0, "iterations": 0, "t": math.nan}
+    floor = {"experiment": "floor", "seed": 0, "iterations": 0, "batch": 0, "t": math.nan}
     sets = [({"run": "pixels", "method": "pixels", "code": "static", **floor}, x_tr, x_te),
             ({"run": "pca", "method": "pca", "code": "static", **floor}, *pca_codes(x_tr, x_te, ex.pca_dim))]
     files = [(p, np.load(p)) for p in args.codes] + [(m, _model_codes(m, splits)) for m in args.model]

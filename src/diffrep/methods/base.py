@@ -107,11 +107,16 @@ class Method(ABC):
         own = getattr(getattr(cfg.experiments, spec.experiment), "iterations", 0)
         return own or cfg.datasets[spec.dataset].iterations
 
+    def batch_size(self, cfg: Config, spec: RunSpec) -> int:
+        """The training batch: the experiment's own where it sets one, else the dataset's."""
+        own = getattr(getattr(cfg.experiments, spec.experiment), "train_batch", 0)
+        return own or cfg.datasets[spec.dataset].batch_size
+
     def schedule(self, cfg: Config, spec: RunSpec) -> Schedule:
-        """The training loop's schedule: the method's budget with the dataset's batch and TrainConfig."""
+        """The training loop's schedule: the method's budget and batch with TrainConfig."""
         tr, iterations = cfg.train, self.iterations(cfg, spec)
         snapshots = getattr(getattr(cfg.experiments, spec.experiment), "snapshots", 0)
-        return Schedule(iterations, cfg.datasets[spec.dataset].batch_size, tr.lr, tr.warmup,
+        return Schedule(iterations, self.batch_size(cfg, spec), tr.lr, tr.warmup,
                         tr.grad_clip, tr.ema, tr.checkpoint_every, tr.log_every, spec.seed,
                         snapshot_steps=snapshot_steps(iterations, snapshots))
 

@@ -250,11 +250,14 @@ class LSGM(Method):
         s = settings(cfg)
         return s.stage2_iterations if self.variant.cell else s.stage1_iterations
 
+    def batch_size(self, cfg: Config, spec: RunSpec) -> int:
+        return settings(cfg).batch_size
+
     def schedule(self, cfg: Config, spec: RunSpec) -> Schedule:
         """The experiment's own budget and rates; a stage-2 divergence is recorded, not raised (Table 6's NaN)."""
         s, tr = settings(cfg), cfg.train
         lr, final = (s.lr_prior, s.lr_final_stage2) if self.variant.cell else (s.lr_vae, s.lr_final_stage1)
-        return Schedule(self.iterations(cfg, spec), s.batch_size, lr, s.warmup, tr.grad_clip, s.ema,
+        return Schedule(self.iterations(cfg, spec), self.batch_size(cfg, spec), lr, s.warmup, tr.grad_clip, s.ema,
                         tr.checkpoint_every, tr.log_every, spec.seed, divergence_is_result=bool(self.variant.cell),
                         final_lr_scale=final)
 

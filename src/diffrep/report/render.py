@@ -129,7 +129,9 @@ def _datasets(cfg: Config) -> list[str]:
 def _dataset_section(cfg: Config, name: str, res: Path, figdir: Path, root: Path) -> dict:
     ds, ex = cfg.datasets[name], cfg.experiments
     sec = {"name": name, "iterations": ds.iterations, "batch_size": ds.batch_size, "source": ds.source,
-           "sweep_iterations": ex.sweep.iterations or ds.iterations, "figures": {}}
+           "sweep_iterations": ex.sweep.iterations or ds.iterations, "figures": {},
+           "batch": {f.name: getattr(ex, f.name).train_batch or ds.batch_size for f in fields(ex)
+                     if hasattr(getattr(ex, f.name), "train_batch")}}
     rel = lambda p: p.relative_to(root).as_posix() if p.is_relative_to(root) else p.as_posix()
     sil_path = res / "silhouette.csv"
     if sil_path.is_file():

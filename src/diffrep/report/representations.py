@@ -39,6 +39,7 @@ def table(scores: pd.DataFrame) -> tuple[list[str], list[dict]]:
     for name, group in scores.groupby("name", sort=False):
         ts = group.loc[group["code"] == "best t"].drop_duplicates("seed")["t"]
         rows.append({"code": name, "experiment": group["experiment"].iloc[0], "dim": int(group["dim"].iloc[0]), "iterations": int(group["iterations"].iloc[0]),
+                     "batch": int(group["batch"].iloc[0]),
                      "seeds": group["seed"].nunique(), "best_t": ", ".join(f"{t:g}" for t in ts) or "–",
                      "values": [_cell(group.loc[group["column"] == c, "value"]) for c in columns]})
     return columns, rows
