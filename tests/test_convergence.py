@@ -142,3 +142,17 @@ def test_the_latent_curves_follow_each_method_and_the_sigma_focus_gain():
     assert [b.state for b in budgets["drl-fig2"]] == ["still rising", "settled"]
     assert [b.state for b in budgets["drl-fig3"]] == ["still rising", "settled"]  # DRL: 0.0 -> 0.2; VDRL 0.05 flat
 
+
+
+def test_the_nelbo_curves_go_to_their_tables_with_the_standard_error_as_spread():
+    """LSGM: gray-level runs qualify Table 2, binarized ones Tables 4, 5; a fall within the standard error is settled;
+    the figure draws a binarized run's nats per image in bits/dim."""
+    runs = {"lsgm-vp-ll_iw-rew": ("bits/dim", [2.50, 2.10], 0.05), "lsgm-vae": ("bits/dim", [2.30, 2.28], 0.05),
+            "lsgm-vp-ll_iw-rew-binary": ("nats", [30.0, 29.9], 0.4)}
+    rows = pd.DataFrame([{"experiment": "lsgm", "step": s, "run": r, "nelbo": v[i], "nelbo_se": se, "units": u, "dims": 64}
+                         for r, (u, v, se) in runs.items() for i, s in enumerate((500, 1000))])
+    budgets, drawn = convergence.nelbo(rows)
+    assert [b.state for b in budgets["lsgm-table2"]] == ["still falling", "settled"]
+    assert [b.state for b in budgets["lsgm-table4"]] == ["settled"] and "(nats)" in budgets["lsgm-table4"][0].what
+    binary = drawn[drawn["curve"] == "lsgm-vp-ll_iw-rew-binary"]["NELBO (bits/dim)"]
+    assert np.allclose(binary, np.array([30.0, 29.9]) / (64 * np.log(2)))

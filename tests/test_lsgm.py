@@ -160,6 +160,11 @@ def test_a_diverging_cell_is_recorded_not_raised(tmp_path):
     model = train_stage(tmp_path, cfg, "lsgm-vp-ll_uniform-rew-nomix", x, y, str(vae))
     record = json.loads((model.parent / train.DIVERGENCE).read_text())
     assert record["diverged"] is True and 1 <= record["step"] <= 30 and model.is_file()
+    # every planned snapshot is there (the workflow expects them): those not reached hold the last good weights
+    kept = [torch.load(model.parent / "snapshots" / f"{i}.pt", weights_only=False) for i in range(cfg.experiments.lsgm.snapshots)]
+    final = torch.load(model, weights_only=False)["state"]
+    late = [k for k in kept if k["step"] > record["step"]]
+    assert late and all(torch.equal(k["state"][n], final[n]) for k in late for n in final)
 
 
 def test_divergence_raises_unless_it_is_a_result(tmp_path):

@@ -48,9 +48,10 @@ def test_snakemake_and_dvc_give_the_same_report(smoke):
 @pytest.mark.pipeline
 def test_each_curve_ends_at_its_final_table(smoke):
     """A convergence curve's last point is the final model measured as its experiment's own evaluation measures it
-    (silhouette, few-shot SVM, sample spread, FID of the same sample sets), and its other points are the snapshots."""
+    (silhouette, few-shot SVM, sample spread, FID of the same sample sets, LSGM's NELBO), and its other points are the
+    snapshots."""
     res = smoke.snake / "results" / "smoke" / "digits"
-    curve = pd.read_csv(res / "curves.csv")
+    curve = pd.concat([pd.read_csv(p) for p in sorted((res / "curves").glob("*.csv"))], ignore_index=True)
     final = curve[curve.groupby("run")["step"].transform("max") == curve["step"]]
     sil = pd.read_csv(res / "silhouette.csv").assign(run=lambda d: d["codes"].map(lambda p: p.split("/")[-1][:-4]))
     both = final.merge(sil[["run", "silhouette"]], on="run", suffixes=("", "_table"))
@@ -63,6 +64,10 @@ def test_each_curve_ends_at_its_final_table(smoke):
     adv = final.merge(fid[fid["p_kl"].notna()][["p_kl", "fid"]], on="p_kl", suffixes=("", "_table"))
     assert len(gen) == 4 and len(adv) == 2
     assert np.allclose(gen["fid"], gen["fid_table"], rtol=1e-5) and np.allclose(adv["fid"], adv["fid_table"], rtol=1e-5)
+    for _, r in final[final["experiment"] == "lsgm"].iterrows():
+        record = json.loads((res / "lsgm" / "nelbo" / f"{r['run']}.json").read_text())
+        assert np.isclose(r["nelbo"], record["nelbo"]) and r["units"] == record["units"]
+    assert set(final.loc[final["experiment"] == "lsgm", "run"]) == {"lsgm-vae", "lsgm-vp-ll_iw-rew"}
     for _, r in final[final["experiment"] == "codedim"].iterrows():
         assert np.isclose(r["spread"], float(np.load(res / "codedim" / f"d{int(r['code_dim'])}.npz")["spread"]))
     steps = curve.groupby("run")["step"].apply(lambda s: sorted(set(s)))
@@ -71,6 +76,8 @@ def test_each_curve_ends_at_its_final_table(smoke):
                                              cfg.datasets["digits"].iterations]
     assert steps["adversarial-p1.0"] == sorted({*cfgmod.snapshot_steps(cfg.experiments.adversarial.iterations, 4),
                                                 cfg.experiments.adversarial.iterations})
+    assert steps["lsgm-vp-ll_iw-rew"] == sorted({*cfgmod.snapshot_steps(cfg.experiments.lsgm.stage2_iterations, 4),
+                                                cfg.experiments.lsgm.stage2_iterations})
 
 
 @pytest.mark.pipeline
@@ -123,7 +130,7 @@ def test_dvc_exp_run_sets_a_parameter_and_reruns_what_depends_on_it(smoke, tmp_p
         subprocess.run(["git", *cmd], cwd=work, check=True, capture_output=True)
     exp = run(["dvc", "exp", "run", "-S", "experiments.fewshot.draws=3"], work).stdout
     retrained = {f"train_fewshot-digits-fewshot-{m}" for m in ("drl", "vdrl", "ae", "vae")}
-    assert set(stages_run(exp)) == retrained | {"encode_fewshot-digits", "fewshot-digits", "curves-digits",
+    assert set(stages_run(exp)) == retrained | {"encode_fewshot-digits", "fewshot-digits", "curves-digits-fewshot",
                                                "report"}, exp[-3000:]
     codes = "results/smoke/digits/codes/fewshot-drl.npz"
     with np.load(smoke.dvc / codes) as before, np.load(work / codes) as after:

@@ -198,7 +198,7 @@ def cmd_fewshot(args) -> None:
 
 
 def cmd_curves(args) -> None:
-    """The metric behind each DRL verdict on every snapshot and final model given, in one table: a row per
+    """The metric behind each verdict on every snapshot and final model given, in one table: a row per
     measurement with the model's experiment, run, method and training step."""
     from diffrep.evaluate.curves import CURVES, Splits
     from diffrep.methods.run import load_model, run_of
@@ -517,7 +517,7 @@ def _code_commands(sub) -> None:
     s = _command(sub, "fewshot", cmd_fewshot, "few-shot SVM accuracy on codes", config=True, out=True)
     s.add_argument("--codes-dir", required=True)
 
-    s = _command(sub, "curves", cmd_curves, "each DRL verdict's metric along training (EMA snapshots and "
+    s = _command(sub, "curves", cmd_curves, "each verdict's metric along training (EMA snapshots and "
                  "final models)", config=True, out=True, data=True, threads=True)
     s.add_argument("--model", nargs="+", required=True, help="snapshots and final models")
     s.add_argument("--classifier", help="the domain classifier's model.pt (FID features where Inception is not given)")

@@ -378,6 +378,7 @@ class LSGMExperiment:
         "ODE tolerances of Fig. 4", items={"exclusiveMinimum": 0}, minItems=1, uniqueItems=True))
     speed_samples: int = field(default=100, metadata=schema("samples per set of Fig. 4 (one batch)", minimum=2))
     seed: int = field(default=0, metadata=schema(minimum=0))
+    snapshots: int = snapshots_field()
 
 
 SCOREVAE_LOG_DENSITIES = ("full", "authors")

@@ -442,39 +442,59 @@ def fewshot(plan: Plan) -> Family:
     return per_dataset("fewshot", plan.ex.fewshot.datasets, outputs, make)
 
 
-CURVE_RUNS: dict[str, Callable[[Plan], list[Run]]] = {
-    "latent": latent_runs, "sweep": sweep_runs, "fewshot": fewshot_runs, "codedim": codedim_runs,
-    "generation": score_runs, "adversarial": adversarial_runs, "semisup": pretrain_runs}
+def lsgm_curve_runs(plan: Plan, dataset: str) -> list[Run]:
+    """The LSGM runs Tables 2, 4, 5 compare: the main cell and the backbone trained alone, gray-level and binarized."""
+    s = plan.ex.lsgm
+    compared = {lsgm_method(s.cell, binary=b) for b in (False, True)} | {lsgm_method(binary=b) for b in (False, True)}
+    return [r for r in lsgm_evaluated(plan, dataset) if r.name in compared]
+
+
+def on_its_datasets(experiment: str, runs: Callable[[Plan], list[Run]]) -> Callable[[Plan, str], list[Run]]:
+    """An experiment's runs on each of its datasets, none elsewhere."""
+    return lambda plan, dataset: runs(plan) if dataset in getattr(plan.ex, experiment).datasets else []
+
+
+CURVE_RUNS: dict[str, Callable[[Plan, str], list[Run]]] = {
+    **{e: on_its_datasets(e, runs) for e, runs in (
+        ("latent", latent_runs), ("sweep", sweep_runs), ("fewshot", fewshot_runs), ("codedim", codedim_runs),
+        ("generation", score_runs), ("adversarial", adversarial_runs), ("semisup", pretrain_runs))},
+    "lsgm": lsgm_curve_runs}
 FID_CURVES = ("generation", "adversarial")  # their curves sample the models and score FID
 
 
 def curve_experiments(plan: Plan, dataset: str) -> list[str]:
-    """The DRL experiments of a dataset that keep snapshots: each has a convergence curve (the latent experiment's
+    """The experiments of a dataset that keep snapshots: each has a convergence curve (the latent experiment's
     phase 1 only: phase 2 keeps its encoder, and codes, frozen)."""
-    return [e for e in CURVE_RUNS if dataset in getattr(plan.ex, e).datasets and getattr(plan.ex, e).snapshots]
+    return [e for e in CURVE_RUNS if getattr(plan.ex, e).snapshots and CURVE_RUNS[e](plan, dataset)]
+
+
+def curve_datasets(plan: Plan) -> list[str]:
+    """The datasets with a convergence curve: those of the experiments that keep snapshots (LSGM's binarized too)."""
+    return list(dict.fromkeys([*plan.datasets(*CURVE_RUNS), *plan.ex.lsgm.binarized]))
 
 
 def curves(plan: Plan) -> Family:
-    """Each DRL verdict's metric on every snapshot and final model of its experiment, so that the report can say
-    whether the metric has settled at the profile's budget; one job and one table per dataset (one start-up)."""
+    """Each verdict's metric on every snapshot and final model of its experiment, so that the report can say whether
+    the metric has settled at the profile's budget; one job and one table per dataset and experiment (each runs as
+    soon as its experiment's trainings are done)."""
     def outputs(dataset: str, run: str) -> dict[str, list[str]]:
-        return {"curves": [plan.result(dataset, "curves.csv")]}
+        return {"curves": [plan.result(dataset, "curves", f"{run}.csv")]}
 
-    def make(d, out):
-        experiments = curve_experiments(plan, d)
-        models = [p for e in experiments for r in CURVE_RUNS[e](plan)
-                  for p in (*snapshots(plan, d, r.name, getattr(plan.ex, e).snapshots), plan.model(d, r.name))]
-        fid = any(e in FID_CURVES for e in experiments)
-        classifier = [plan.model(d, "classifier")] if fid else []
-        return ("", "curves", {"--config": plan.config, "--data": plan.data(d), "--model": models,
-                               "--classifier": classifier, "--out": out["curves"][0]},
-                {"models": models, "classifier": classifier, "train": [plan.data(d, "train.npz")],
-                 "test": [plan.data(d, "test.npz")], "inception": made(plan, fetching("inception")) if fid else []},
-                out, (*(f"experiments.{e}" for e in experiments), "sampling", "fidelity", "convergence"),
-                plan.torch_job(gpu=False, runtime=120))
-
-    datasets = [d for d in plan.datasets(*CURVE_RUNS) if curve_experiments(plan, d)]
-    return per_dataset("curves", datasets, outputs, make)
+    jobs = []
+    for d in curve_datasets(plan):
+        for e in curve_experiments(plan, d):
+            out, count = outputs(d, e), getattr(plan.ex, e).snapshots
+            models = [p for r in CURVE_RUNS[e](plan, d) for p in (*snapshots(plan, d, r.name, count), plan.model(d, r.name))]
+            classifier = [plan.model(d, "classifier")] if e in FID_CURVES else []
+            jobs.append(Job("curves", d, e, "", "curves",
+                            {"--config": plan.config, "--data": plan.data(d), "--model": models,
+                             "--classifier": classifier, "--out": out["curves"][0]},
+                            {"models": models, "classifier": classifier, "train": [plan.data(d, "train.npz")],
+                             "test": [plan.data(d, "test.npz")],
+                             "inception": made(plan, fetching("inception")) if classifier else []},
+                            out, (f"experiments.{e}", "sampling", "fidelity", "convergence"),
+                            plan.torch_job(gpu=False, runtime=120)))
+    return Family("curves", outputs, True, jobs)
 
 
 def laplacenet(plan: Plan) -> Family:
@@ -593,7 +613,7 @@ def report_figures(plan: Plan) -> list[str]:
     for d in ex.latent.datasets:
         figs += [f"{d}_{r.name}" for r in latent_models(plan)] + [f"{d}_code_grid_samples", f"{d}_denoise_other_code"]
     figs += [f"{d}_silhouette_vs_t" for d in ex.sweep.datasets] + [f"{d}_fewshot" for d in ex.fewshot.datasets]
-    figs += [f"{d}_{e}_convergence" for d in plan.datasets(*CURVE_RUNS) for e in curve_experiments(plan, d)]
+    figs += [f"{d}_{e}_convergence" for d in curve_datasets(plan) for e in curve_experiments(plan, d)]
     figs += [f"{d}_code_dim_samples" for d in ex.codedim.datasets]
     figs += [f"{d}_tinit_samples" for d in ex.generation.datasets]
     figs += [f"{d}_{f}" for d in ex.adversarial.datasets for f in ("adversarial_samples", "adversary_alpha", "t_density_loss")]

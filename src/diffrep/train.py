@@ -200,6 +200,9 @@ def fit(state: State, loss_fn: LossFn, data: torch.Tensor, sched: Schedule, out_
                 value = train_step(state, loss_fn, data, sched)
             except NonFiniteLossError as exc:
                 if sched.divergence_is_result:
+                    if snapshot is not None:  # the steps not reached keep the last good weights, as model.pt does
+                        for step in (s for s in sched.snapshot_steps if s > state.step):
+                            snapshot(step, state.ema)
                     return diverged(state, exc, out_dir, desc)
                 kept = f"last good checkpoint kept: {ckpt}" if ckpt.is_file() else "no checkpoint was written yet"
                 raise NonFiniteLossError(f"{desc}: {exc}; {kept}") from None

@@ -1,11 +1,11 @@
-"""The metric behind each DRL verdict, measured on one model (an EMA snapshot or the final model): the rows of the
+"""The metric behind each verdict that a training budget can move, measured on one model (an EMA snapshot or the final model): the rows of the
 verdict's convergence curve (issue: verdicts you can trust). `diffrep curves` adds each row's run and step.
 
 One function per experiment, each measuring what the experiment's own evaluation measures on its final models:
 silhouette of the 2-d test codes (latent, sweep), few-shot SVM accuracy per t (fewshot), the spread of the samples of
 one code (codedim), FID of the verdict's sample sets (generation, adversarial), and for LaplaceNet's pretrainings the
 few-shot SVM accuracy of the pretrained WRN's code with the semi-supervised label counts (LaplaceNet itself is not run
-per snapshot: that would cost a LaplaceNet training per snapshot).
+per snapshot: that would cost a LaplaceNet training per snapshot), and LSGM's test NELBO (lsgm).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import torch
 
 from diffrep.config import Config
 from diffrep.evaluate.fidelity import fidelity_metrics
+from diffrep.evaluate.nelbo import nelbo_on_test_split
 from diffrep.evaluate.representation import encode, fewshot_rows, silhouette, timed_codes
 from diffrep.methods.base import RunSpec
 from diffrep.methods.drl_samples import sample_spread, samples_per_code
@@ -91,6 +92,15 @@ def adversarial_rows(model, spec: RunSpec, cfg: Config, data: Splits) -> list[di
     return [{"p_kl": spec.p_kl, "fid": _fid(model, adv.samples, cfg, data, 1.0, "gaussian", adv.seed)}]
 
 
+def nelbo_rows(model, spec: RunSpec, cfg: Config, data: Splits) -> list[dict]:
+    """LSGM Tables 2, 4, 5: the test NELBO of an LSGM run (the ODE likelihood of the latent, or the backbone's with
+    its exact KL for a stage-1 VAE) and its standard error over the test images, in the papers' units."""
+    s = cfg.experiments.lsgm
+    record = nelbo_on_test_split(model, data.x_test, s, s.seed)
+    return [{"nelbo": record["nelbo"], "nelbo_se": float(np.std(record["per_image"]) / np.sqrt(record["images"])),
+             "units": record["units"], "dims": data.x_test[0].numel()}]
+
+
 CURVES: dict[str, Measure] = {"latent": silhouette_rows, "sweep": silhouette_rows, "fewshot": fewshot_curve_rows,
                               "codedim": spread_rows, "generation": tinit_rows, "adversarial": adversarial_rows,
-                              "semisup": pretraining_rows}
+                              "semisup": pretraining_rows, "lsgm": nelbo_rows}

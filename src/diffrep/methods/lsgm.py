@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from diffrep.config import LSGM_CELLS, Config, LSGMExperiment, lsgm_method
+from diffrep.config import LSGM_CELLS, Config, LSGMExperiment, lsgm_method, snapshot_steps
 from diffrep.methods.base import DataShape, Method, RunSpec, register
 from diffrep.nets.unet import ScoreUNet
 from diffrep.nets.vae import VAE, decoder_mean
@@ -257,9 +257,10 @@ class LSGM(Method):
         """The experiment's own budget and rates; a stage-2 divergence is recorded, not raised (Table 6's NaN)."""
         s, tr = settings(cfg), cfg.train
         lr, final = (s.lr_prior, s.lr_final_stage2) if self.variant.cell else (s.lr_vae, s.lr_final_stage1)
-        return Schedule(self.iterations(cfg, spec), self.batch_size(cfg, spec), lr, s.warmup, tr.grad_clip, s.ema,
+        iterations = self.iterations(cfg, spec)
+        return Schedule(iterations, self.batch_size(cfg, spec), lr, s.warmup, tr.grad_clip, s.ema,
                         tr.checkpoint_every, tr.log_every, spec.seed, divergence_is_result=bool(self.variant.cell),
-                        final_lr_scale=final)
+                        final_lr_scale=final, snapshot_steps=snapshot_steps(iterations, s.snapshots))
 
     def parameters(self, model: LSGMModel, cfg: Config, spec: RunSpec) -> list:
         """Stage 2: the VAE at lr_vae_stage2 (none when frozen, sec. 5.2), the prior at lr_prior."""

@@ -20,7 +20,8 @@ from diffrep.report import figures, generation
 # The smallest change that counts as moving, per metric: a silhouette (in [-1, 1]) and an accuracy differ in the
 # second decimal on a few hundred test digits; a sample spread (pixels in [0, 1], ~0.2) in its third; a FID ratio
 # by the 1 % margin of the Table 2 verdict, doubled for the sampling noise of a few hundred samples.
-FLOORS = {"silhouette": 0.02, "test accuracy": 0.01, "sample spread": 0.005, "FID ratio": 0.02}
+# A NELBO (bits/dim or nats per image) by its standard error over the test images, at least 0.01.
+FLOORS = {"silhouette": 0.02, "test accuracy": 0.01, "sample spread": 0.005, "FID ratio": 0.02, "NELBO": 0.01}
 
 
 def settled(steps: np.ndarray, values: np.ndarray, spread: float, floor: float = 0.01) -> tuple[str, str]:
@@ -179,15 +180,28 @@ def pretraining(c: pd.DataFrame) -> tuple[dict[str, list[Budget]], pd.DataFrame]
     return {t: [budget[p] for p in ps if p in budget] for t, ps in PRETRAINED.items()}, drawn
 
 
+def nelbo(c: pd.DataFrame) -> tuple[dict[str, list[Budget]], pd.DataFrame]:
+    """LSGM Tables 2, 4, 5: the test NELBO of the main cell and of the backbone trained alone, gray-level (Table 2)
+    and binarized (Tables 4, 5), each in its own units with the standard error over the test images as its spread;
+    drawn in bits/dim (a binarized run's nats per image converted) so that both fit one figure."""
+    budgets: dict[str, list[Budget]] = {}
+    for run, g in c.groupby("run", sort=False):
+        target = "lsgm-table4" if run.endswith("-binary") else "lsgm-table2"
+        budgets.setdefault(target, []).append(follow(f"{run}'s NELBO ({g['units'].iloc[0]})", "NELBO", g["step"],
+                                                     g["nelbo"], g.sort_values("step")["nelbo_se"].iloc[-1]))
+    bits = np.where(c["units"] == "bits/dim", c["nelbo"], c["nelbo"] / (c["dims"] * np.log(2)))
+    return budgets, _drawn(c.assign(value=bits), "NELBO (bits/dim)", lambda r: r["run"])
+
+
 CURVES = {"latent": latent, "sweep": sweep, "fewshot": fewshot, "codedim": codedim, "generation": tinit,
-          "adversarial": adversarial, "semisup": pretraining}
+          "adversarial": adversarial, "semisup": pretraining, "lsgm": nelbo}
 TITLES = {"latent": "2-d code silhouette", "sweep": "silhouette per single training t", "fewshot": "few-shot accuracy",
           "codedim": "sample spread per code dimension", "generation": "FID per t_init",
-          "adversarial": "FID per p_KL", "semisup": "pretrained code, few-shot accuracy"}
+          "adversarial": "FID per p_KL", "semisup": "pretrained code, few-shot accuracy", "lsgm": "test NELBO"}
 
 
 def section(curve: pd.DataFrame, name: str, figdir: Path, rel) -> tuple[dict[str, list[Budget]], dict[str, str]]:
-    """Every DRL verdict's curves (by target id) and a figure per experiment."""
+    """Every verdict's curves (by target id) and a figure per experiment."""
     budgets, paths = {}, {}
     for experiment, grp in curve.groupby("experiment"):
         ours, drawn = CURVES[experiment](grp)

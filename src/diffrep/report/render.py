@@ -165,8 +165,9 @@ def _dataset_section(cfg: Config, name: str, res: Path, figdir: Path, root: Path
     if (res / "representations.csv").is_file():
         sec["representations"] = representations.section(name, res, figdir, rel)
     sec["budgets"] = {}
-    if (res / "curves.csv").is_file():
-        _convergence_section(sec, pd.read_csv(res / "curves.csv"), figdir, rel)
+    curves = sorted((res / "curves").glob("*.csv"))
+    if curves:
+        _convergence_section(sec, pd.concat(map(pd.read_csv, curves), ignore_index=True), figdir, rel)
     return sec
 
 
@@ -190,6 +191,9 @@ def _convergence_section(sec: dict, curve: pd.DataFrame, figdir: Path, rel) -> N
     per_label = budgets.get("drl-fig12", [])  # one curve per label count, in the order of the verdicts
     if "fewshot_verdicts" in sec and len(per_label) == len(sec["fewshot_verdicts"]):
         sec["fewshot_verdicts"] = [qualified(v, [b]) for v, b in zip(sec["fewshot_verdicts"], per_label, strict=True)]
+    if "lsgm" in sec:  # Tables 2 (gray levels) and 4, 5 (binarized): the main cell against the backbone alone
+        for key, target in (("table2", "lsgm-table2"), ("binarized", "lsgm-table4")):
+            sec["lsgm"][key] = qualified(sec["lsgm"][key], budgets.get(target, []))
     if "semisup_claims" in sec:
         sec["semisup_claims"] = [(t, v and qualified(v, budgets.get(t.id, []))) for t, v in sec["semisup_claims"]]
         sec["budgets"]["laplacenet"] = ["no pretraining: LaplaceNet's own training is not followed along (the "
