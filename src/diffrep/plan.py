@@ -469,8 +469,8 @@ def curve_experiments(plan: Plan, dataset: str) -> list[str]:
 
 
 def curve_datasets(plan: Plan) -> list[str]:
-    """The datasets with a convergence curve: those of the experiments that keep snapshots (LSGM's binarized too)."""
-    return list(dict.fromkeys([*plan.datasets(*CURVE_RUNS), *plan.ex.lsgm.binarized]))
+    """The datasets with a convergence curve: those with an experiment that keeps snapshots."""
+    return [d for d in plan.cfg.datasets if curve_experiments(plan, d)]
 
 
 def curves(plan: Plan) -> Family:

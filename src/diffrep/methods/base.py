@@ -104,18 +104,16 @@ class Method(ABC):
 
     def iterations(self, cfg: Config, spec: RunSpec) -> int:
         """The training budget: the experiment's own where it sets one, else the dataset's."""
-        own = getattr(getattr(cfg.experiments, spec.experiment), "iterations", 0)
-        return own or cfg.datasets[spec.dataset].iterations
+        return experiment_setting(cfg, spec, "iterations") or cfg.datasets[spec.dataset].iterations
 
     def batch_size(self, cfg: Config, spec: RunSpec) -> int:
         """The training batch: the experiment's own where it sets one, else the dataset's."""
-        own = getattr(getattr(cfg.experiments, spec.experiment), "train_batch", 0)
-        return own or cfg.datasets[spec.dataset].batch_size
+        return experiment_setting(cfg, spec, "train_batch") or cfg.datasets[spec.dataset].batch_size
 
     def schedule(self, cfg: Config, spec: RunSpec) -> Schedule:
         """The training loop's schedule: the method's budget and batch with TrainConfig."""
         tr, iterations = cfg.train, self.iterations(cfg, spec)
-        snapshots = getattr(getattr(cfg.experiments, spec.experiment), "snapshots", 0)
+        snapshots = experiment_setting(cfg, spec, "snapshots")
         return Schedule(iterations, self.batch_size(cfg, spec), tr.lr, tr.warmup,
                         tr.grad_clip, tr.ema, tr.checkpoint_every, tr.log_every, spec.seed,
                         snapshot_steps=snapshot_steps(iterations, snapshots))
@@ -125,6 +123,11 @@ class Method(ABC):
         if spec.freeze_encoder:
             model.encoder.requires_grad_(False)
         return [p for p in model.parameters() if p.requires_grad]
+
+
+def experiment_setting(cfg: Config, spec: RunSpec, name: str) -> int:
+    """A run's experiment's own value of `name` (iterations, train_batch, snapshots); 0 where it has none."""
+    return getattr(getattr(cfg.experiments, spec.experiment), name, 0)
 
 
 REGISTRY: dict[str, Method] = {}

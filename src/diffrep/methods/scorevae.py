@@ -28,7 +28,7 @@ from torch import nn
 
 from diffrep.config import Config, latent_dim_of
 from diffrep.methods.autoencoder import AutoEncoder
-from diffrep.methods.base import DataShape, Method, RunSpec, register
+from diffrep.methods.base import DataShape, Method, RunSpec, experiment_setting, register
 from diffrep.methods.drl import DRLModel
 from diffrep.methods.score import Score, ScoreModel, score_loss, score_unet
 from diffrep.nets.encoder import Decoder, Encoder
@@ -166,7 +166,7 @@ class Budgeted:
     budget: ClassVar[str]
 
     def iterations(self, cfg: Config, spec: RunSpec) -> int:
-        return getattr(cfg.experiments.scorevae, self.budget) or cfg.datasets[spec.dataset].iterations
+        return experiment_setting(cfg, spec, self.budget) or cfg.datasets[spec.dataset].iterations
 
 
 class ScorePrior(Budgeted, Score):

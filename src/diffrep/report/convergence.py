@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from diffrep.likelihood import bits_per_dim
 from diffrep.report import figures, generation
 
 # The smallest change that counts as moving, per metric: a silhouette (in [-1, 1]) and an accuracy differ in the
@@ -189,7 +190,7 @@ def nelbo(c: pd.DataFrame) -> tuple[dict[str, list[Budget]], pd.DataFrame]:
         target = "lsgm-table4" if run.endswith("-binary") else "lsgm-table2"
         budgets.setdefault(target, []).append(follow(f"{run}'s NELBO ({g['units'].iloc[0]})", "NELBO", g["step"],
                                                      g["nelbo"], g.sort_values("step")["nelbo_se"].iloc[-1]))
-    bits = np.where(c["units"] == "bits/dim", c["nelbo"], c["nelbo"] / (c["dims"] * np.log(2)))
+    bits = np.where(c["units"] == "bits/dim", c["nelbo"], bits_per_dim(c["nelbo"], c["dims"]))
     return budgets, _drawn(c.assign(value=bits), "NELBO (bits/dim)", lambda r: r["run"])
 
 
