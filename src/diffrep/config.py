@@ -187,6 +187,7 @@ class FewShotExperiment:
                               metadata=schema(items={"minimum": 10}, minItems=1, uniqueItems=True))
     draws: int = field(default=3, metadata=schema(minimum=1))
     seed: int = field(default=0, metadata=schema(minimum=0))
+    iterations: int = field(default=0, metadata=schema("0: the dataset's iterations", minimum=0))
     snapshots: int = snapshots_field()
     train_batch: int = train_batch_field()
 
