@@ -176,3 +176,10 @@ def test_an_experiment_s_train_batch_overrides_the_dataset_s_for_its_models_only
     assert batch("latent", "drl") == batch("scorevae", "scorevae_prior") == 64
     assert batch("semisup", "wrn_drl") == 64  # LaplaceNet's own batch_size is not the pretraining's
     assert batch("lsgm", "lsgm-vae") == raised.experiments.lsgm.batch_size
+
+
+def test_the_few_shot_experiment_s_iterations_override_the_dataset_s_for_its_models_only():
+    raised = resolve({"datasets": {"digits": {"iterations": 100}}, "experiments": {"fewshot": {"iterations": 800}}})
+    steps = lambda experiment, method: method_named(method).schedule(raised, RunSpec("digits", experiment, method)).iterations
+    assert steps("fewshot", "drl") == steps("fewshot", "vae") == 800
+    assert steps("latent", "drl") == steps("generation", "score") == 100
