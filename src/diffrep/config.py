@@ -134,6 +134,11 @@ class PenaltyConfig:
     kl: float = field(default=1e-7, metadata=schema(minimum=0))
 
 
+def iterations_field():
+    """An experiment's own training budget (0: the dataset's iterations)."""
+    return field(default=0, metadata=schema("0: the dataset's iterations", minimum=0))
+
+
 def snapshots_field():
     """An experiment's EMA snapshots along training (its convergence curve, issue: verdicts you can trust)."""
     return field(default=4, metadata=schema(
@@ -170,7 +175,7 @@ class SweepExperiment:
                            metadata=schema(**_T_LIST))
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata=schema(**_SEED_LIST))
     code_dim: int = field(default=2, metadata=schema(minimum=1))
-    iterations: int = field(default=0, metadata=schema("0: the dataset's iterations", minimum=0))
+    iterations: int = iterations_field()
     snapshots: int = snapshots_field()
     train_batch: int = train_batch_field()
 
@@ -187,7 +192,7 @@ class FewShotExperiment:
                               metadata=schema(items={"minimum": 10}, minItems=1, uniqueItems=True))
     draws: int = field(default=3, metadata=schema(minimum=1))
     seed: int = field(default=0, metadata=schema(minimum=0))
-    iterations: int = field(default=0, metadata=schema("0: the dataset's iterations", minimum=0))
+    iterations: int = iterations_field()
     snapshots: int = snapshots_field()
     train_batch: int = train_batch_field()
 
@@ -204,7 +209,7 @@ class CodeDimExperiment:
     datasets: list[str] = field(default_factory=lambda: ["digits"], metadata=schema(**_DATASET_LIST))
     code_dims: list[int] = field(default_factory=lambda: [2, 4, 8, 16],
                                  metadata=schema(items={"minimum": 1}, minItems=1, uniqueItems=True))
-    iterations: int = field(default=0, metadata=schema("0: the dataset's iterations", minimum=0))
+    iterations: int = iterations_field()
     images: int = field(default=4, metadata=schema("test images whose codes are sampled from", minimum=1))
     samples: int = field(default=16, metadata=schema("samples per code", minimum=2))
     seed: int = field(default=0, metadata=schema(minimum=0))
