@@ -1,13 +1,15 @@
 """The run plan: the same jobs as the hand-written rules it replaced, and the committed dvc.yaml and params.yaml in
 sync with it."""
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import yaml
 from conftest import ROOT
 
 from diffrep import config
-from diffrep.plan import Plan, dvc_stage, dvc_yaml, stage_name
+from diffrep.cli import main
+from diffrep.plan import Plan, dvc_stage, dvc_yaml, stage_name, unplanned_results
 
 # jobs per rule that `snakemake -n` planned with the hand-written rules (git 96740ac), which the plan must keep
 BEFORE = {
@@ -115,3 +117,24 @@ def test_the_paper_profile_prepares_every_dataset_it_defines_and_checks_each_fol
             config.check_folders(plan.cfg, used)
         (tmp_path / plan.cfg.datasets[name].path).mkdir(parents=True)
     config.check_folders(plan.cfg, used)
+
+
+def test_a_result_no_job_of_the_profile_writes_stops_the_report(tmp_path, monkeypatch, capsys):
+    """A code dimension taken out of the profile leaves its samples beside the planned ones; the report, which reads
+    that folder whole, refuses to run rather than draw it."""
+    monkeypatch.chdir(tmp_path)
+    plan = plan_of("smoke", "params.yaml")
+    config.dump(plan.cfg, tmp_path / "params.yaml")
+    planned = [Path(p) for p in plan["report"].jobs[0].inputs["codedim"]]
+    left = planned[0].with_name("d99.npz")
+    for p in [*planned, left, planned[0].with_name("notes.txt")]:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"")
+    assert unplanned_results(plan) == [left], "only the unplanned file of a kind the report reads there"
+    args = ["report", "--config", "params.yaml", "--results", "results/smoke", "--figures", "reports/figures",
+            "--out", "reports/tables.md"]
+    assert main(args) == 1
+    assert f"1 result files that no job of profile 'smoke' writes would enter the report: {left}" in capsys.readouterr().err
+    assert not Path("reports/tables.md").exists()
+    left.unlink()
+    assert unplanned_results(plan) == []

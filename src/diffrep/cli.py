@@ -386,9 +386,15 @@ def cmd_laplacenet(args) -> None:
 
 
 def cmd_report(args) -> None:
+    from diffrep.plan import Plan, unplanned_results
     from diffrep.report.render import render_report
 
     cfg = cfgmod.load(args.config)
+    stale = unplanned_results(Plan(cfg, args.config))
+    if stale:
+        listed = ", ".join(map(str, stale[:5])) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+        raise ValueError(f"{len(stale)} result files that no job of profile {cfg.name!r} writes would enter the "
+                         f"report: {listed}; left from an earlier configuration? Remove them and rerun")
     cfgmod.dump(cfg, Path(args.results) / "config.yaml")
     render_report(cfg, Path(args.results), Path(args.out), Path(args.figures),
                   Path(args.benchmarks) if args.benchmarks else None)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import yaml
 
@@ -650,6 +651,19 @@ def report(plan: Plan) -> Family:
               inputs, outputs("", ""), (), Resources(mem_mb=2000, runtime=30), threaded=False)
     return Family("report", outputs, False, [job], local=True, committed=True, metrics=("metrics",),
                   shown={"figures": "Figures", "tables": "Tables"})
+
+
+def unplanned_results(plan: Plan) -> list[Path]:
+    """Files in the folders of the report's results, of the kinds it reads there, that no job of the plan writes:
+    left from an earlier configuration (a code dimension or a seed taken out, a renamed run), they would enter the
+    report, which reads such folders whole."""
+    planned = {Path(p) for family in plan for job in family.jobs for paths in job.outputs.values() for p in paths}
+    root, kinds = Path(plan.cfg.results_root), {}
+    for p in (Path(p) for paths in plan["report"].jobs[0].inputs.values() for p in paths):
+        if p.is_relative_to(root):
+            kinds.setdefault(p.parent, set()).add(p.suffix)
+    return sorted(q for folder, suffixes in kinds.items() if folder.is_dir() for q in folder.iterdir()
+                  if q.is_file() and q.suffix in suffixes and q not in planned)
 
 
 def latent_models(plan: Plan) -> list[Run]:
