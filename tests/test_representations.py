@@ -74,8 +74,8 @@ def test_the_default_plan_hands_every_method_it_trains_to_the_table():
     job = Plan(config.load("params/default.yaml"), "params.yaml")["representations"].jobs[0]
     runs = {Path(m).parent.name for m in job.inputs["models"]} | {Path(c).stem for c in job.inputs["codes"]}
     seeded = {f"{m}-s{s}" for m in ("scorevae", "beta_vae", "diffdecoder", "diffdecoder_b0") for s in (0, 1)}
-    assert runs == {"fewshot-drl", "fewshot-vdrl", "fewshot-ae", "fewshot-vae", "codedim-d8", "lsgm-vp-ll_iw-rew",
-                    *seeded}
+    assert runs == {"fewshot-drl", "fewshot-vdrl", "fewshot-ae", "fewshot-vae", "codedim-d8", "codedim-vdrl-d8",
+                    "lsgm-vp-ll_iw-rew", *seeded}
 
 
 def test_the_figure_draws_one_label_count_as_well_as_several(tmp_path):

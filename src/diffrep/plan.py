@@ -218,6 +218,18 @@ def codedim_runs(plan: Plan) -> list[Run]:
     return [Run(f"codedim-d{k}", "drl", {"--experiment": "codedim", "--code-dim": k}) for k in plan.ex.codedim.code_dims]
 
 
+def static_vdrl_runs(plan: Plan) -> list[Run]:
+    """The representation table's VDRL static code (E(x0), the few-shot models' dimension), trained as Fig. 10's DRL
+    models are; DRL's static code is the Fig. 10 model of that dimension."""
+    k = plan.ex.fewshot.code_dim
+    return [Run(f"codedim-vdrl-d{k}", "vdrl", {"--experiment": "codedim", "--code-dim": k})]
+
+
+def static_code_datasets(plan: Plan) -> list[str]:
+    """The datasets of the representation table that Fig. 10 trains static codes on."""
+    return [d for d in plan.ex.codedim.datasets if d in plan.ex.representations.datasets]
+
+
 def score_runs(plan: Plan) -> list[Run]:
     """DRL Table 3: the unconditional score model."""
     return [Run("score", "score", {"--experiment": "generation"})]
@@ -728,10 +740,13 @@ def scorevae_evaluate(plan: Plan) -> Family:
 
 def representation_models(plan: Plan, dataset: str) -> list[str]:
     """The models of a dataset whose codes the representation table makes itself (the few-shot ones come encoded):
-    DRL's static code of the few-shot dimension (a Fig. 10 model), LSGM's main cell, ScoreVAE and its baselines."""
+    DRL's static code of the few-shot dimension (a Fig. 10 model) and VDRL's, LSGM's main cell, ScoreVAE and its
+    baselines."""
     ex, runs = plan.ex, []
     if dataset in ex.codedim.datasets and ex.fewshot.code_dim in ex.codedim.code_dims:
         runs.append(f"codedim-d{ex.fewshot.code_dim}")
+    if dataset in static_code_datasets(plan):
+        runs += [r.name for r in static_vdrl_runs(plan)]
     if dataset in ex.lsgm.datasets:
         runs.append(lsgm_method(ex.lsgm.cell))
     if dataset in ex.scorevae.datasets:
@@ -768,6 +783,7 @@ FAMILIES: list[Callable[[Plan], Family]] = [
     training("train_sweep", "sweep", sweep_runs),
     training("train_fewshot", "fewshot", fewshot_runs),
     training("train_codedim", "codedim", codedim_runs),
+    training("train_static_vdrl", "codedim", static_vdrl_runs, datasets=static_code_datasets),
     encoding("latent", latent_models),
     encoding("sweep", sweep_runs),
     encoding("fewshot", fewshot_runs),
