@@ -72,7 +72,8 @@ GROUPS = {
     "representations": ["train_latent", "train_latent_frozen", "encode_latent", "drl_samples", "train_sweep",
                         "encode_sweep", "silhouette", "train_fewshot", "encode_fewshot", "fewshot"],
     "others": ["train_classifier", "train_adversarial", "sample", "fidelity", "loss_per_t", "train_codedim",
-               "code_dim_samples", "pretrain_semisup", "laplacenet", "train_lsgm_vae", "train_lsgm_vae_binary",
+               "train_static_vdrl", "code_dim_samples", "pretrain_semisup", "laplacenet", "train_lsgm_vae",
+               "train_lsgm_vae_binary",
                "train_lsgm", "train_lsgm_binary", "lsgm_evaluate", "lsgm_speed", "lsgm_fidelity", "train_scorevae_prior",
                "train_scorevae", "train_scorevae_plus", "train_scorevae_baselines", "scorevae_evaluate"],
 }
