@@ -669,7 +669,8 @@ def unplanned_results(plan: Plan) -> list[Path]:
     """Files in the folders of the report's results, of the kinds it reads there, that no job of the plan writes:
     left from an earlier configuration (a code dimension or a seed taken out, a renamed run), they would enter the
     report, which reads such folders whole."""
-    planned = {Path(p) for family in plan for job in family.jobs for paths in job.outputs.values() for p in paths}
+    planned = {Path(p) for family in plan for job in family.jobs
+               for files in (job.inputs, job.outputs) for paths in files.values() for p in paths}  # with the config
     root, kinds = Path(plan.cfg.results_root), {}
     for p in (Path(p) for paths in plan["report"].jobs[0].inputs.values() for p in paths):
         if p.is_relative_to(root):
