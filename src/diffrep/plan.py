@@ -666,9 +666,9 @@ def report(plan: Plan) -> Family:
 
 
 def unplanned_results(plan: Plan) -> list[Path]:
-    """Files in the folders of the report's results, of the kinds it reads there, that no job of the plan writes:
-    left from an earlier configuration (a code dimension or a seed taken out, a renamed run), they would enter the
-    report, which reads such folders whole."""
+    """Files in the folders of the report's results, of the kinds it reads there, that no job of the plan reads or
+    writes: left from an earlier configuration (a code dimension or a seed taken out, a renamed run), they would
+    enter the report, which reads such folders whole."""
     planned = {Path(p) for family in plan for job in family.jobs
                for files in (job.inputs, job.outputs) for paths in files.values() for p in paths}  # with the config
     root, kinds = Path(plan.cfg.results_root), {}
