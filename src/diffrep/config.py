@@ -240,7 +240,7 @@ class SemisupExperiment:
         "the models to pretrain", items={"enum": PRETRAININGS}, uniqueItems=True))
     depth: int = field(default=28, metadata=schema("WRN-28-2 (DRL A.6)", enum=WRN_DEPTHS))
     width: int = field(default=2, metadata=schema(minimum=1))
-    pretrain_iterations: int = field(default=0, metadata=schema("0: the dataset's iterations", minimum=0))
+    pretrain_iterations: int = iterations_field()
     warmup_epochs: int = field(default=100, metadata=schema("supervised epochs on the labelled images (DRL A.6)",
                                                             minimum=1))
     iterations: int = field(default=260, metadata=schema("pseudo-labelling + one epoch each (DRL A.6)", minimum=0))
@@ -409,11 +409,11 @@ class ScoreVAEExperiment:
     weighting: str = field(default="sigma2", metadata=schema(
         "lambda(t) of the encoder's loss: sigma_t^2 (the authors') or the likelihood weighting g(t)^2",
         enum=SCOREVAE_WEIGHTINGS))
-    prior_iterations: int = field(default=0, metadata=schema("0: the dataset's iterations", minimum=0))
-    encoder_iterations: int = field(default=0, metadata=schema("0: the dataset's iterations", minimum=0))
-    corrector_iterations: int = field(default=0, metadata=schema("0: the dataset's iterations", minimum=0))
-    vae_iterations: int = field(default=0, metadata=schema("0: the dataset's iterations", minimum=0))
-    diffdecoder_iterations: int = field(default=0, metadata=schema("0: the dataset's iterations", minimum=0))
+    prior_iterations: int = iterations_field()
+    encoder_iterations: int = iterations_field()
+    corrector_iterations: int = iterations_field()
+    vae_iterations: int = iterations_field()
+    diffdecoder_iterations: int = iterations_field()
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata=schema(**_SEED_LIST))
     steps: int = field(default=1000, metadata=schema("Euler-Maruyama steps of a reconstruction", minimum=1))
     test_images: int = field(default=1000, metadata=schema("test images reconstructed per model", minimum=2))
@@ -481,6 +481,14 @@ class Config:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     fidelity: FidelityConfig = field(default_factory=FidelityConfig)
     convergence: ConvergenceConfig = field(default_factory=ConvergenceConfig)
+
+
+def own_budget(cfg: Config, dataset: str, experiment: str, key: str = "iterations") -> int:
+    """A training budget of an experiment on a dataset: its own `key` (iterations, train_batch, pretrain_iterations,
+    a ScoreVAE model's iterations) where it sets one, else the dataset's (batch_size for train_batch, else
+    iterations)."""
+    ds, own = cfg.datasets[dataset], getattr(getattr(cfg.experiments, experiment), key, 0)
+    return own or (ds.batch_size if key == "train_batch" else ds.iterations)
 
 
 def json_schema() -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from diffrep.config import Config, Experiments, snapshot_steps
+from diffrep.config import Config, Experiments, own_budget, snapshot_steps
 from diffrep.objectives import T_SCHEMES
 from diffrep.train import LossFn, Schedule
 
@@ -104,11 +104,11 @@ class Method(ABC):
 
     def iterations(self, cfg: Config, spec: RunSpec) -> int:
         """The training budget: the experiment's own where it sets one, else the dataset's."""
-        return experiment_setting(cfg, spec, "iterations") or cfg.datasets[spec.dataset].iterations
+        return own_budget(cfg, spec.dataset, spec.experiment)
 
     def batch_size(self, cfg: Config, spec: RunSpec) -> int:
         """The training batch: the experiment's own where it sets one, else the dataset's."""
-        return experiment_setting(cfg, spec, "train_batch") or cfg.datasets[spec.dataset].batch_size
+        return own_budget(cfg, spec.dataset, spec.experiment, "train_batch")
 
     def schedule(self, cfg: Config, spec: RunSpec) -> Schedule:
         """The training loop's schedule: the method's budget and batch with TrainConfig."""

@@ -26,9 +26,9 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from diffrep.config import Config, latent_dim_of
+from diffrep.config import Config, latent_dim_of, own_budget
 from diffrep.methods.autoencoder import AutoEncoder
-from diffrep.methods.base import DataShape, Method, RunSpec, experiment_setting, register
+from diffrep.methods.base import DataShape, Method, RunSpec, register
 from diffrep.methods.drl import DRLModel
 from diffrep.methods.score import Score, ScoreModel, score_loss, score_unet
 from diffrep.nets.encoder import Decoder, Encoder
@@ -166,7 +166,7 @@ class Budgeted:
     budget: ClassVar[str]
 
     def iterations(self, cfg: Config, spec: RunSpec) -> int:
-        return experiment_setting(cfg, spec, self.budget) or cfg.datasets[spec.dataset].iterations
+        return own_budget(cfg, spec.dataset, spec.experiment, self.budget)
 
 
 class ScorePrior(Budgeted, Score):

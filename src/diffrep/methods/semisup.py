@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from diffrep.config import PRETRAININGS, Config
+from diffrep.config import PRETRAININGS, Config, own_budget
 from diffrep.methods.autoencoder import AutoEncoder
 from diffrep.methods.base import DataShape, Method, RunSpec, register
 from diffrep.methods.drl import DRLModel, drl_loss
@@ -48,7 +48,7 @@ class WRNPretraining(Method):
     experiments = ("semisup",)
 
     def iterations(self, cfg: Config, spec: RunSpec) -> int:
-        return cfg.experiments.semisup.pretrain_iterations or cfg.datasets[spec.dataset].iterations
+        return own_budget(cfg, spec.dataset, "semisup", "pretrain_iterations")
 
 
 class WRNDRL(WRNPretraining):

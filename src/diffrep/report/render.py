@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from diffrep.config import Config
+from diffrep.config import Config, own_budget
 from diffrep.io import write_text
 from diffrep.report import (
     compute,
@@ -113,6 +113,7 @@ def render_report(cfg: Config, results: Path, out: Path, figdir: Path, benchmark
     metrics.write_summary(results, _datasets(cfg), out.with_name("metrics.json"))
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
+    env.globals["own_budget"] = lambda dataset, experiment, key="iterations": own_budget(cfg, dataset, experiment, key)
     text = env.get_template("tables.md.j2").render(
         cfg=cfg, sections=sections, targets={t.id: t for t in targets.all_targets()},
         compute=compute.summary(benchmarks) if benchmarks else "not recorded (no benchmark folder given)",
@@ -128,10 +129,8 @@ def _datasets(cfg: Config) -> list[str]:
 
 def _dataset_section(cfg: Config, name: str, res: Path, figdir: Path, root: Path) -> dict:
     ds, ex = cfg.datasets[name], cfg.experiments
-    sec = {"name": name, "iterations": ds.iterations, "batch_size": ds.batch_size, "source": ds.source,
-           "sweep_iterations": ex.sweep.iterations or ds.iterations, "figures": {},
-           "batch": {f.name: getattr(ex, f.name).train_batch or ds.batch_size for f in fields(ex)
-                     if hasattr(getattr(ex, f.name), "train_batch")}}
+    sec = {"name": name, "iterations": ds.iterations, "batch_size": ds.batch_size, "source": ds.source, "figures": {},
+           "batch": {f.name: own_budget(cfg, name, f.name, "train_batch") for f in fields(ex)}}
     rel = lambda p: p.relative_to(root).as_posix() if p.is_relative_to(root) else p.as_posix()
     sil_path = res / "silhouette.csv"
     if sil_path.is_file():
