@@ -112,3 +112,14 @@ def test_busy_time_counts_overlapping_jobs_once_and_skips_pauses():
     from diffrep.report.compute import busy_seconds
     assert busy_seconds([(0, 10), (5, 12), (100, 110), (101, 105)]) == 22
     assert busy_seconds([]) == 0
+
+
+def test_the_compute_line_names_the_cpu_model_from_cpuinfo(tmp_path):
+    import platform
+
+    from diffrep.report.compute import processor
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\ncpu family\t: 23\nmodel\t\t: 1\nmodel name\t: AMD EPYC\n\n"
+                       "processor\t: 1\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: other\n")
+    assert processor(cpuinfo) == "AMD EPYC, family 23 model 1"  # the first CPU's block
+    assert processor(tmp_path / "absent") == (platform.processor() or platform.machine())

@@ -20,7 +20,17 @@ def paper_of(job: str) -> str:
 def machine() -> str:
     """The machine this runs on: CPU cores and processor, and the GPU torch sees."""
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), {gpu}, torch {torch.__version__}"
+    return f"{os.cpu_count()} CPU cores ({processor()}), {gpu}, torch {torch.__version__}"
+
+
+def processor(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name, family and model where Linux tells them (machines sold under one name differ severalfold
+    in speed: bench/README.md), else what `platform` knows."""
+    first = cpuinfo.read_text().split("\n\n")[0] if cpuinfo.is_file() else ""
+    info = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in first.splitlines())}
+    if "model name" not in info:
+        return platform.processor() or platform.machine()
+    return f"{info['model name']}, family {info.get('cpu family', '?')} model {info.get('model', '?')}"
 
 
 def summary(benchmarks: Path) -> str:
