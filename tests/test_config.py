@@ -40,7 +40,7 @@ def test_every_block_is_closed_and_the_dataset_block_is_defined_once():
     assert json.dumps(schema).count('"test_fraction"') == 1
 
 
-FREE_TEXT = {"name", "data_root", "models_root", "results_root", "reports_root", "url", "files", "path", "inception_weights", "lpips_weights",
+FREE_TEXT = {"name", "data_root", "models_root", "results_root", "reports_root", "report_baseline", "url", "files", "path", "inception_weights", "lpips_weights",
              "inception_url", "inception_md5", "lpips_url", "lpips_md5"}
 
 
@@ -182,9 +182,9 @@ def test_the_long_profile_is_the_default_with_budgets_raised(monkeypatch):
 
     # a batch kept at the dataset's where the default raised it: the long report's run predates that raise
     kept_batch = lambda k: k.endswith("train_batch") and value(k) == value("datasets.digits.batch_size")
-    assert all(k in ("name", "reports_root") or k.endswith("iterations") or kept_batch(k)
+    assert all(k in ("name", "reports_root", "report_baseline") or k.endswith("iterations") or kept_batch(k)
                for k in differing(default, long)), differing(default, long)
-    assert long["reports_root"] == "reports/long"
+    assert long["reports_root"] == "reports/long" and long["report_baseline"] == "reports/verdicts.json"
 
 
 @pytest.mark.parametrize("extends, message", [("missing.yaml", "is not a parameter file"),

@@ -130,6 +130,7 @@ def test_reconstruct_command_writes_reconstructions_and_scores(chain, images, tm
     from diffrep.nets.classifier import DomainClassifier
 
     np.savez(tmp_path / "test.npz", x=images.numpy(), y=np.arange(32) % 10)
+    np.savez(tmp_path / "train.npz", x=images.numpy()[::-1].copy(), y=np.arange(32) % 10)
     save_classifier(DomainClassifier(1, 8, 10, (4, 8), 16), tmp_path / "clf.pt")
     profile = tmp_path / "p.yaml"
     profile.write_text(yaml.safe_dump({"experiments": {"scorevae": {"steps": 3, "test_images": 6, "batch_size": 4,
@@ -142,7 +143,12 @@ def test_reconstruct_command_writes_reconstructions_and_scores(chain, images, tm
         assert f["x_hat"].shape == (6, 1, 8, 8) and str(f["method"]) == "scorevae_plus"
     scores = pd.read_csv(tmp_path / "scores.csv")
     assert sorted(scores["metric"].unique()) == ["classifier_features", "l2"]
-    assert len(scores) == 4 and (scores["log_density"] == "full").all()
+    models = scores[~scores["method"].str.startswith("floor_")]
+    assert len(models) == 4 and (scores["log_density"] == "full").all()
+    floors = scores[scores["method"].str.startswith("floor_")]
+    assert set(floors["method"]) == {"floor_random", "floor_class_mean", "floor_nearest_train"} and len(floors) == 6
+    nearest = floors[(floors["method"] == "floor_nearest_train") & (floors["metric"] == "l2")]["value"].item()
+    assert nearest == pytest.approx(0.0, abs=1e-6), "the test images are in this training split"
 
 
 def test_paper_profile_plans_every_scorevae_job():

@@ -313,21 +313,25 @@ def cmd_train_classifier(args) -> None:
 
 
 def cmd_fidelity(args) -> None:
-    """FID/IS of every sample set against the training images: Inception when its weights are given, else the classifier."""
+    """FID/IS of every sample set against the training images (Inception when its weights are given, else the
+    classifier), and the FIDs of its `fidelity.fid_splits` disjoint splits, joined by ';' (`fid_splits`)."""
     from diffrep import data
-    from diffrep.evaluate.fidelity import fidelity_metrics
+    from diffrep.evaluate.fidelity import fidelity_metrics, split_fids
 
     cfg = cfgmod.load(args.config)
     _use_threads(args.threads)
     features, weights = _fid_features(cfg, args.classifier)
     reference, _ = data.load(args.data, "train")
     accuracy = json.loads(Path(args.classifier).with_name("accuracy.json").read_text())["test_accuracy"]
+    kwargs = {"features": features, "weights_path": weights, "cuda": torch.cuda.is_available()}
     rows = []
     for path in args.samples:
         z = np.load(path)
         x = torch.from_numpy(z["x"]).float() / 255
-        scores = fidelity_metrics(x, reference, features=features, weights_path=weights, cuda=torch.cuda.is_available())
+        scores = fidelity_metrics(x, reference, **kwargs)
+        splits = split_fids(x, reference, cfg.fidelity.fid_splits, **kwargs)
         rows.append({"run": Path(path).stem, **json.loads(str(z["meta"])), "samples": len(x), **scores,
+                     "fid_splits": ";".join(str(float(v)) for v in splits),
                      "classifier_accuracy": accuracy if features == "classifier" else float("nan")})
     _write_csv(rows, args.out)
 
@@ -397,7 +401,8 @@ def cmd_report(args) -> None:
                          f"report: {listed}; left from an earlier configuration? Remove them and rerun")
     cfgmod.dump(cfg, Path(args.results) / "config.yaml")
     render_report(cfg, Path(args.results), Path(args.out), Path(args.figures),
-                  Path(args.benchmarks) if args.benchmarks else None)
+                  Path(args.benchmarks) if args.benchmarks else None,
+                  baseline=Path(args.baseline) if args.baseline else None)
 
 
 def cmd_fetch_weights(args) -> None:
@@ -444,9 +449,14 @@ def cmd_lsgm_speed(args) -> None:
 
 def cmd_reconstruct(args) -> None:
     """ScoreVAE Tables 1-6: each model's reconstructions of the first test images (the conditional reverse SDE, or the
-    beta-VAE's decoder, seeded by the run's seed), then L2, LPIPS and the classifier's feature distance of them all."""
+    beta-VAE's decoder, seeded by the run's seed), then L2, LPIPS and the classifier's feature distance of them all
+    and of the reference reconstructions that use no model (`floors`)."""
+    from itertools import chain
+
     from diffrep import data
     from diffrep.evaluate.reconstruction import (
+        floors,
+        read_reconstructions,
         reconstruct,
         score_reconstructions,
         vgg_weights,
@@ -460,12 +470,13 @@ def cmd_reconstruct(args) -> None:
     cfg = cfgmod.load(args.config)
     ex = cfg.experiments.scorevae  # evaluation settings come from the profile
     device = pick_device(args.device)
-    x0 = data.load(args.data, "test")[0][: ex.test_images]
+    x0, y0 = (part[: ex.test_images] for part in data.load(args.data, "test"))
     for model_path, out in pairs:
         model, spec, _ = load_model(model_path, device)
         x_hat = reconstruct(model, x0.to(device), ex.steps, ex.batch_size, spec.seed)
         write_npz(out, x0=x0.numpy(), x_hat=x_hat.cpu().numpy(), method=spec.method, seed=spec.seed, steps=ex.steps)
-    rows = score_reconstructions(args.out, vgg_weights(local_path(cfg, "lpips")), args.classifier)
+    runs = chain(map(read_reconstructions, args.out), floors(x0, y0, data.load(args.data, "train")))
+    rows = score_reconstructions(runs, vgg_weights(local_path(cfg, "lpips")), args.classifier)
     _write_csv(rows, args.scores, log_density=ex.log_density, weighting=ex.weighting)
 
 
@@ -588,6 +599,7 @@ def _report_commands(sub) -> None:
     s.add_argument("--results", required=True)
     s.add_argument("--figures", required=True)
     s.add_argument("--benchmarks", default="", help="Snakemake's benchmark files of the run, for its compute line")
+    s.add_argument("--baseline", default="", help="another profile's verdicts.json, set beside ours in the scoreboard")
     s = _command(sub, "fetch-weights", cmd_fetch_weights, "download pretrained weights, checked against their md5",
                  config=True, out=True)
     s.add_argument("--name", required=True, help="which weights: inception (torch-fidelity's Inception-v3, for "

@@ -312,6 +312,9 @@ class FidelityConfig:
     classifier_channels: list[int] = field(default_factory=lambda: [32, 64],
                                            metadata=schema(items={"minimum": 1}, minItems=1))
     feature_dim: int = field(default=128, metadata=schema(minimum=2))
+    fid_splits: int = field(default=4, metadata=schema(
+        "disjoint, equal splits of each sample set whose FIDs give the verdicts' intervals (DRL Tables 2, 3; LSGM)",
+        minimum=2))
 
 
 @dataclass
@@ -471,7 +474,9 @@ class Config:
     models_root: str = field(default="models", metadata=schema(minLength=1))
     results_root: str = field(default="results", metadata=schema(minLength=1))
     reports_root: str = field(default="reports", metadata=schema(
-        "where the report (tables.md, metrics.json, figures/) is written", minLength=1))
+        "where the report (tables.md, metrics.json, verdicts.json, figures/) is written", minLength=1))
+    report_baseline: str = field(default="", metadata=schema(
+        "another profile's verdicts.json whose outcomes the scoreboard sets beside this profile's ('': none)"))
     sde: SDEConfig = field(default_factory=SDEConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     penalties: PenaltyConfig = field(default_factory=PenaltyConfig)

@@ -647,7 +647,8 @@ def report(plan: Plan) -> Family:
     root = plan.cfg.reports_root
 
     def outputs(dataset: str, run: str) -> dict[str, list[str]]:
-        return {"tables": [f"{root}/tables.md"], "metrics": [f"{root}/metrics.json"], "figures": report_figures(plan)}
+        return {"tables": [f"{root}/tables.md"], "metrics": [f"{root}/metrics.json"],
+                "verdicts": [f"{root}/verdicts.json"], "figures": report_figures(plan)}
 
     inputs = {"silhouette": made(plan, silhouette), "fewshot": made(plan, fewshot), "curves": made(plan, curves), "semisup": made(plan, laplacenet),
               "fidelity": made(plan, fidelity), "drl_samples": made(plan, drl_samples),
@@ -657,9 +658,11 @@ def report(plan: Plan) -> Family:
               "template": ["reports/templates/tables.md.j2"], "targets": ["src/diffrep/report/targets.yaml"],
               "config": [plan.config]}
     results = f"{plan.cfg.results_root}/{plan.cfg.name}"
-    job = Job("report", "", "report", "", "report", {"--config": plan.config, "--results": results,
-                                                     "--figures": f"{root}/figures", "--out": f"{root}/tables.md",
-                                                     "--benchmarks": plan.benchmarks},
+    args = {"--config": plan.config, "--results": results, "--figures": f"{root}/figures", "--out": f"{root}/tables.md",
+            "--benchmarks": plan.benchmarks}
+    if plan.cfg.report_baseline:  # another profile's committed verdicts, beside ours in the scoreboard
+        inputs["baseline"], args["--baseline"] = [plan.cfg.report_baseline], plan.cfg.report_baseline
+    job = Job("report", "", "report", "", "report", args,
               inputs, outputs("", ""), (), Resources(mem_mb=2000, runtime=30), threaded=False)
     return Family("report", outputs, False, [job], local=True, committed=True, metrics=("metrics",),
                   shown={"figures": "Figures", "tables": "Tables"})
@@ -719,7 +722,8 @@ def scorevae_models(plan: Plan) -> list[Run]:
 
 def scorevae_evaluate(plan: Plan) -> Family:
     """ScoreVAE Tables 1-6: every model's reconstructions of the first test images, and their L2, LPIPS (VGG weights
-    given or found) and domain-classifier feature distance; one job per dataset pays the start-up once."""
+    given or found) and domain-classifier feature distance, beside the reference rows from the training split; one job
+    per dataset pays the start-up once."""
     names = [r.name for r in scorevae_models(plan)]
 
     def outputs(dataset: str, run: str) -> dict[str, list[str]]:
@@ -733,7 +737,8 @@ def scorevae_evaluate(plan: Plan) -> Family:
         return ("", "reconstruct", {"--config": plan.config, "--model": models, "--data": plan.data(d),
                                     "--classifier": classifier, "--device": device(plan),
                                     "--out": out["reconstructions"], "--scores": out["scores"][0]},
-                {"models": models, "classifier": [classifier], "test": [plan.data(d, "test.npz")], "vgg": vgg}, out,
+                {"models": models, "classifier": [classifier], "test": [plan.data(d, "test.npz")],
+                 "train": [plan.data(d, "train.npz")], "vgg": vgg}, out,
                 ("experiments.scorevae",), plan.torch_job(runtime=480))
 
     return per_dataset("scorevae_evaluate", plan.ex.scorevae.datasets, outputs, make)

@@ -163,3 +163,14 @@ def fidelity_metrics(samples: torch.Tensor, reference: torch.Tensor | None = Non
     if isc:
         out.update(isc_mean=raw[torch_fidelity.KEY_METRIC_ISC_MEAN], isc_std=raw[torch_fidelity.KEY_METRIC_ISC_STD])
     return out
+
+
+def split_fids(samples: torch.Tensor, reference: torch.Tensor, splits: int, **kwargs) -> list[float]:
+    """FID of each of `splits` disjoint, equal, contiguous chunks of `samples` against the whole `reference` (what the
+    verdicts' intervals rest on; contiguous, so that sets drawn with one seed share each chunk's prior noise). The
+    remainder of an uneven division is left out; `kwargs` go to `fidelity_metrics`."""
+    size = len(samples) // splits
+    if size < 2:
+        raise ValueError(f"{len(samples)} samples cannot make {splits} splits of at least 2 (fidelity.fid_splits)")
+    return [fidelity_metrics(samples[i * size:(i + 1) * size], reference, isc=False, **kwargs)["fid"]
+            for i in range(splits)]

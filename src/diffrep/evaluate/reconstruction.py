@@ -7,7 +7,7 @@ on [0, 1] images without `normalize=True`; the paper's numbers come from the lat
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 
@@ -99,17 +99,49 @@ def reconstruct(model: torch.nn.Module, x0: torch.Tensor, steps: int, batch_size
     return torch.cat(parts)
 
 
-def score_reconstructions(paths: list[str | Path], vgg_path: Path | None, classifier_path: str | Path | None
-                          ) -> list[dict]:
-    """One row per reconstruction file and metric: the mean distance over its images (files from `diffrep
-    reconstruct`: x0, x_hat in [0, 1], method, seed, steps)."""
+def read_reconstructions(path: str | Path) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Originals, reconstructions and what made them, from a file of `diffrep reconstruct` (x0, x_hat in [0, 1],
+    method, seed, steps)."""
     import numpy as np
 
+    with np.load(path) as f:
+        meta = {k: f[k].item() for k in ("method", "seed", "steps")}
+        return torch.from_numpy(f["x0"]), torch.from_numpy(f["x_hat"]), {"run": Path(path).stem, **meta}
+
+
+def random_others(n: int, seed: int) -> torch.Tensor:
+    """For each of n images the index of another one, uniform over the other n - 1 (seeded)."""
+    j = torch.randint(0, n - 1, (n,), generator=torch.Generator().manual_seed(seed))
+    return j + (j >= torch.arange(n)).long()
+
+
+def class_means(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The mean image of each class 0..max(y), a row per class."""
+    classes = int(y.max()) + 1
+    sums = torch.zeros(classes, *x.shape[1:], dtype=x.dtype).index_add_(0, y, x)
+    return sums / torch.bincount(y, minlength=classes).to(x.dtype).view(-1, *[1] * (x.dim() - 1))
+
+
+def nearest(x: torch.Tensor, pool: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Each image's nearest image of `pool` in L2."""
+    flat = pool.flatten(1)
+    return torch.cat([pool[torch.cdist(part.flatten(1), flat).argmin(1)] for part in x.split(batch_size)])
+
+
+def floors(x0: torch.Tensor, y0: torch.Tensor, train: tuple[torch.Tensor, torch.Tensor], seed: int = 0
+           ) -> list[tuple[torch.Tensor, torch.Tensor, dict]]:
+    """Reconstructions that use no model, the reference rows of ScoreVAE Tables 1, 2: for each test image a random
+    other test image, the mean training image of its class, and the nearest training image (L2)."""
+    references = {"floor_random": x0[random_others(len(x0), seed)],
+                  "floor_class_mean": class_means(*train)[y0], "floor_nearest_train": nearest(x0, train[0])}
+    return [(x0, x_hat, {"run": name, "method": name, "seed": seed, "steps": 0}) for name, x_hat in references.items()]
+
+
+def score_reconstructions(runs: Iterable[tuple[torch.Tensor, torch.Tensor, dict]], vgg_path: Path | None,
+                          classifier_path: str | Path | None) -> list[dict]:
+    """One row per run (originals, reconstructions, what made them) and metric: the mean distance over its images."""
     rows, metrics = [], metric_functions(vgg_path, classifier_path)
-    for path in paths:
-        with np.load(path) as f:
-            x0, x_hat, meta = torch.from_numpy(f["x0"]), torch.from_numpy(f["x_hat"]), {k: f[k].item() for k in
-                                                                                        ("method", "seed", "steps")}
-        rows += [{"run": Path(path).stem, **meta, "images": len(x0), "metric": metric,
-                  "value": distance(x0, x_hat).mean().item()} for metric, distance in metrics.items()]
+    for x0, x_hat, meta in runs:
+        rows += [{**meta, "images": len(x0), "metric": metric, "value": distance(x0, x_hat).mean().item()}
+                 for metric, distance in metrics.items()]
     return rows

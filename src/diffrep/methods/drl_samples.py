@@ -64,6 +64,12 @@ def samples_per_code(model: DRLModel, x0: torch.Tensor, n: int, cfg: SamplingCon
     return x.clamp(0, 1).cpu().reshape(len(x0), n, *x0.shape[1:])
 
 
+def code_spreads(samples: torch.Tensor) -> torch.Tensor:
+    """Diversity of the samples of each code (codes, samples, ...): the per-pixel standard deviation over them,
+    averaged over pixels."""
+    return samples.flatten(2).std(dim=1).mean(dim=1)
+
+
 def sample_spread(samples: torch.Tensor) -> float:
-    """Diversity of the samples of one code: the per-pixel standard deviation over them, averaged over pixels and codes."""
-    return samples.flatten(2).std(dim=1).mean().item()
+    """The spread of the samples of one code (`code_spreads`), averaged over codes."""
+    return code_spreads(samples).mean().item()

@@ -1,7 +1,8 @@
 """Render `reports/tables.md` (Jinja) and the figures from the metrics files; trains nothing."""
 from __future__ import annotations
 
-from dataclasses import fields
+import json
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import jinja2
@@ -11,6 +12,7 @@ import torch
 
 from diffrep.config import Config, own_budget
 from diffrep.io import write_text
+from diffrep.methods.drl_samples import code_spreads
 from diffrep.report import (
     compute,
     convergence,
@@ -19,107 +21,63 @@ from diffrep.report import (
     lsgm,
     representations,
     metrics,
+    scoreboard,
     scorevae,
     semisup,
     targets,
 )
-from diffrep.report.verdicts import verdict
+from diffrep.report.drl import (
+    codedim_table,
+    fewshot_table,
+    image_silhouettes,
+    latent_rows,
+    latent_verdicts,
+    sweep_table,
+    with_floors,
+)
+from diffrep.report.verdicts import Verdict
 from diffrep.sde import build_sde
 
 
-def _fmt(mean: float, std: float | None = None) -> str:
-    return f"{mean:.3f}" if std is None or np.isnan(std) else f"{mean:.3f} ± {std:.3f}"
-
-
-def latent_rows(sil: pd.DataFrame) -> list[dict]:
-    """The latent-experiment runs: method, t-sampling per phase and silhouette of the 2-d test codes."""
-    lat = sil[sil["experiment"] == "latent"].sort_values(["method", "freeze_encoder", "scheme"], ascending=[True, True, False])
-    rows = []
-    for _, r in lat.iterrows():
-        sampling = "uniform_sigma, then uniform t with the encoder frozen" if r["freeze_encoder"] else r["scheme"]
-        rows.append({"method": r["method"].upper(), "scheme": sampling, "phase": "2" if r["freeze_encoder"] else "1",
-                     "silhouette": _fmt(r["silhouette"])})
-    return rows
-
-
-def latent_verdicts(sil: pd.DataFrame) -> dict[str, str]:
-    """Uniform-t codes cluster by class (silhouette above the threshold); sigma-uniform codes cluster better than
-    uniform-t ones."""
-    clusters = targets.threshold("drl-fig2", "silhouette")
-    lat = sil[(sil["experiment"] == "latent") & (~sil["freeze_encoder"].astype(bool))]
-    by = lat.set_index(["method", "scheme"])["silhouette"]
-    methods = [m for m in ("drl", "vdrl") if (m, "uniform_t") in by and (m, "uniform_sigma") in by]
-    clustered = [m for m in methods if by[(m, "uniform_t")] > clusters]
-    focus = [m for m in methods if by[(m, "uniform_sigma")] > by[(m, "uniform_t")]]
-    uniform = ", ".join(f"{m.upper()} {by[(m, 'uniform_t')]:.3f}" for m in methods)
-    pairs = ", ".join(f"{m.upper()} {by[(m, 'uniform_sigma')]:.3f} against {by[(m, 'uniform_t')]:.3f}" for m in methods)
-    return {
-        "drl-fig2": verdict(bool(methods) and len(clustered) == len(methods),
-                             f"uniform-t silhouette {uniform} (reproduces if above {clusters:g} for both)"),
-        "drl-fig3": verdict(bool(methods) and len(focus) == len(methods),
-                          f"sigma-uniform against uniform-t silhouette: {pairs} (reproduces if higher for both)"),
-    }
-
-
-def sweep_table(sil: pd.DataFrame) -> tuple[list[dict], str]:
-    """Silhouette mean ± std over seeds per single training time t, and the verdict."""
-    sw = sil[sil["experiment"] == "sweep"]
-    agg = sw.groupby("t")["silhouette"].agg(["mean", "std", "count"]).reset_index()
-    rows = [{"t": f"{r['t']:.2f}", "silhouette": _fmt(r["mean"], r["std"]), "seeds": int(r["count"])} for _, r in agg.iterrows()]
-    peak = agg.loc[agg["mean"].idxmax()]
-    low, high = agg.iloc[0], agg.iloc[-1]
-    low_std = 0.0 if np.isnan(low["std"]) else low["std"]
-    noise_stds, min_rise = (targets.threshold("drl-fig11", k) for k in ("noise_stds", "min_rise"))
-    rises = peak["mean"] > 0 and peak["mean"] - low["mean"] > max(noise_stds * low_std, min_rise)
-    falls = peak["t"] < high["t"] and high["mean"] < peak["mean"]
-    why = (f"t = {low['t']:.2f} gives {low['mean']:.3f}, the peak is {peak['mean']:.3f} at t = {peak['t']:.2f}, "
-           f"t = {high['t']:.2f} gives {high['mean']:.3f}")
-    return rows, verdict(rises and falls, why)
-
-
-def fewshot_table(fs: pd.DataFrame) -> tuple[list[dict], list[str]]:
-    """Accuracy mean ± std over labelled draws per method, t and label count; a verdict per label count."""
-    agg = fs.groupby(["labels", "method", "t"], dropna=False)["accuracy"].agg(["mean", "std"]).reset_index()
-    rows = [{"labels": int(r["labels"]), "method": r["method"].upper(), "t": "static" if np.isnan(r["t"]) else f"{r['t']:.1f}",
-             "accuracy": _fmt(r["mean"], r["std"])} for _, r in agg.iterrows()]
-    verdicts = []
-    for n, grp in agg.groupby("labels"):
-        static = grp[grp["t"].isna()].set_index("method")["mean"]
-        timed = grp[grp["t"].notna()]
-        best = timed.loc[timed["mean"].idxmax()]
-        baseline = static.max()
-        at_one = timed[np.isclose(timed["t"], 1.0)]["mean"]
-        comparable = ", ".join(f"{m.upper()} {v:.3f}" for m, v in at_one.groupby(timed["method"]).first().items())
-        why = (f"{n} labels: best E(x0, t) {best['mean']:.3f} ({best['method'].upper()}, t = {best['t']:.1f}) against "
-               f"the best static code {baseline:.3f}; at t = 1.0: {comparable}")
-        verdicts.append(verdict(best["mean"] > baseline, why))
-    return rows, verdicts
-
-
-def codedim_table(spreads: pd.DataFrame) -> tuple[list[dict], str]:
-    """Spread of the samples of one code per code dimension (DRL Fig. 10), and whether it falls at every step."""
-    spreads = spreads.sort_values("code_dim")
-    rows = [{"code_dim": int(r["code_dim"]), "spread": f"{r['spread']:.4f}"} for _, r in spreads.iterrows()]
-    falls = bool(len(spreads) > 1 and (np.diff(spreads["spread"].to_numpy()) < 0).all())
-    why = "spread " + ", ".join(f"{int(r['code_dim'])}-d {r['spread']:.4f}" for _, r in spreads.iterrows())
-    return rows, verdict(falls, why + " (reproduces if it falls at every step)")
-
-
 def render_report(cfg: Config, results: Path, out: Path, figdir: Path, benchmarks: Path | None = None,
-                  templates: Path = Path("reports/templates")) -> None:
-    """Figures, `tables.md` and the metrics summary beside it, for every dataset of the profile; the run's compute
-    from the benchmark files in `benchmarks`."""
+                  templates: Path = Path("reports/templates"), baseline: Path | None = None) -> None:
+    """Figures, `tables.md`, the metrics summary and every verdict (`verdicts.json`) beside it, for every dataset of
+    the profile; the run's compute from the benchmark files in `benchmarks`; the outcomes of another profile's report
+    (`baseline`, its verdicts.json) beside ours in the scoreboard."""
     sections = [_dataset_section(cfg, name, results / name, figdir, out.parent) for name in _datasets(cfg)]
     metrics.write_summary(results, _datasets(cfg), out.with_name("metrics.json"))
+    records = [(s["name"], v) for s in sections for v in verdicts_in(s)]
+    write_text(out.with_name("verdicts.json"), json.dumps(scoreboard.to_json(records), indent=1) + "\n")
+    earlier = json.loads(baseline.read_text()) if baseline else None
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.globals["own_budget"] = lambda dataset, experiment, key="iterations": own_budget(cfg, dataset, experiment, key)
     text = env.get_template("tables.md.j2").render(
         cfg=cfg, sections=sections, targets={t.id: t for t in targets.all_targets()},
+        scoreboard=scoreboard.board(records, earlier, baseline.as_posix() if baseline else ""),
         compute=compute.summary(benchmarks) if benchmarks else "not recorded (no benchmark folder given)",
         outside=[targets.outside_line(t, reason) for t, reason in targets.outside(cfg)],
         outside_heading=targets.OUTSIDE_HEADING)
     write_text(out, text)
+
+
+def map_verdicts(obj, fn):
+    """`obj` (a section: dicts, lists and tuples of anything) with every Verdict in it replaced by fn(verdict)."""
+    if isinstance(obj, Verdict):
+        return fn(obj)
+    if isinstance(obj, dict):
+        return {k: map_verdicts(v, fn) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(map_verdicts(v, fn) for v in obj)
+    return obj
+
+
+def verdicts_in(section: dict) -> list[Verdict]:
+    """Every verdict of a section, once, in the order of targets.yaml."""
+    found: list[Verdict] = []
+    map_verdicts(section, found.append)
+    order = {t.id: i for i, t in enumerate(targets.all_targets())}
+    return sorted({id(v): v for v in found}.values(), key=lambda v: order.get(v.claim, len(order)))
 
 
 def _datasets(cfg: Config) -> list[str]:
@@ -136,7 +94,7 @@ def _dataset_section(cfg: Config, name: str, res: Path, figdir: Path, root: Path
     if sil_path.is_file():
         sil = pd.read_csv(sil_path)
         if name in ex.latent.datasets:
-            sec["latent"], sec["latent_verdicts"] = latent_rows(sil), latent_verdicts(sil)
+            sec["latent"], sec["latent_verdicts"] = latent_rows(sil), latent_verdicts(image_silhouettes(sil))
             sec["scatters"] = _scatters(sil, name, figdir, rel)
             sec["figures"].update(_drl_sample_figures(name, res, figdir, rel))
         if name in ex.sweep.datasets:
@@ -149,7 +107,7 @@ def _dataset_section(cfg: Config, name: str, res: Path, figdir: Path, root: Path
     fs_path = res / "fewshot.csv"
     if name in ex.fewshot.datasets and fs_path.is_file():
         fs = pd.read_csv(fs_path)
-        sec["fewshot"], sec["fewshot_verdicts"] = fewshot_table(fs)
+        sec["fewshot"], sec["fewshot_verdict"] = fewshot_table(fs)
         path = figdir / f"{name}_fewshot.png"
         figures.fewshot_vs_t(fs, f"{name}: few-shot SVM on 8-d codes", path)
         sec["figures"]["fewshot"] = rel(path)
@@ -163,40 +121,22 @@ def _dataset_section(cfg: Config, name: str, res: Path, figdir: Path, root: Path
         sec["scorevae"] = scorevae.section(cfg, name, res, figdir, rel)
     if (res / "representations.csv").is_file():
         sec["representations"] = representations.section(name, res, figdir, rel)
-    sec["budgets"] = {}
+        floors = pd.read_csv(res / "representations.csv")
+        sec = map_verdicts(sec, lambda v: with_floors(v, floors))
     curves = sorted((res / "curves").glob("*.csv"))
     if curves:
         _convergence_section(sec, pd.concat(map(pd.read_csv, curves), ignore_index=True), figdir, rel)
+    sec = map_verdicts(sec, lambda v: replace(v, anchor=f"{name}-{v.claim}"))
+    sec["verdicts"] = {v.claim: v for v in verdicts_in(sec)}
     return sec
 
 
-# the verdicts of a dataset's section that a single curve target qualifies
-_QUALIFIED = {"sweep_verdict": "drl-fig11", "codedim_verdict": "drl-fig10", "table3_verdict": "drl-table3",
-              "table2_verdict": "drl-table2"}
-
-
 def _convergence_section(sec: dict, curve: pd.DataFrame, figdir: Path, rel) -> None:
-    """Each DRL verdict with where its metric stands along training ("Budget:" lines, "here (settled)" or "at this
-    budget (still rising)"), and a curve figure per experiment."""
-    budgets, paths = convergence.section(curve, sec["name"], figdir, rel)
+    """Each verdict with its stability along training (`convergence.stability`), and a curve figure per experiment."""
+    histories, paths = convergence.section(curve, sec["name"], figdir, rel)
     sec["figures"].update(paths)
-    sec["budgets"] = {t: [b.line() for b in bs] for t, bs in budgets.items()}
-    qualified = convergence.qualified
-    for key, target in _QUALIFIED.items():
-        if key in sec:
-            sec[key] = qualified(sec[key], budgets.get(target, []))
-    if "latent_verdicts" in sec:
-        sec["latent_verdicts"] = {t: qualified(v, budgets.get(t, [])) for t, v in sec["latent_verdicts"].items()}
-    per_label = budgets.get("drl-fig12", [])  # one curve per label count, in the order of the verdicts
-    if "fewshot_verdicts" in sec and len(per_label) == len(sec["fewshot_verdicts"]):
-        sec["fewshot_verdicts"] = [qualified(v, [b]) for v, b in zip(sec["fewshot_verdicts"], per_label, strict=True)]
-    if "lsgm" in sec:  # Tables 2 (gray levels) and 4, 5 (binarized): the main cell against the backbone alone
-        for key, target in (("table2", "lsgm-table2"), ("binarized", "lsgm-table4")):
-            sec["lsgm"][key] = qualified(sec["lsgm"][key], budgets.get(target, []))
-    if "semisup_claims" in sec:
-        sec["semisup_claims"] = [(t, v and qualified(v, budgets.get(t.id, []))) for t, v in sec["semisup_claims"]]
-        sec["budgets"]["laplacenet"] = ["no pretraining: LaplaceNet's own training is not followed along (the "
-                                        "snapshots are the pretrainings'), so this verdict has no curve"]
+    sec.update(map_verdicts({k: v for k, v in sec.items() if k != "figures"},
+                            lambda v: convergence.with_stability(v, histories.get(v.claim))))
 
 
 def _generation_section(cfg: Config, sec: dict, res: Path, figdir: Path, rel) -> None:
@@ -230,7 +170,7 @@ def _generation_section(cfg: Config, sec: dict, res: Path, figdir: Path, rel) ->
 def _codedim_section(sec: dict, res: Path, figdir: Path, rel) -> None:
     """DRL Fig. 10: a row per test image (the image, then samples for its code), a panel per code dimension."""
     runs = sorted((np.load(p) for p in (res / "codedim").glob("d*.npz")), key=lambda z: int(z["code_dim"]))
-    spreads = pd.DataFrame([{"code_dim": int(z["code_dim"]), "spread": float(z["spread"])} for z in runs])
+    spreads = {int(z["code_dim"]): code_spreads(torch.from_numpy(z["samples"]).float() / 255).numpy() for z in runs}
     sec["codedim"], sec["codedim_verdict"] = codedim_table(spreads)
     images, n = runs[0]["samples"].shape[:2]
     panels = [(f"{int(z['code_dim'])}-d code", np.concatenate([np.concatenate([z["x0"][i:i + 1], z["samples"][i]])
@@ -270,8 +210,8 @@ def _scatters(sil: pd.DataFrame, name: str, figdir: Path, rel) -> list[dict]:
     for _, r in sil[sil["experiment"] == "latent"].iterrows():
         z = np.load(r["codes"])
         path = figdir / f"{name}_{Path(r['codes']).stem}.png"
-        phase = ", phase 2 (frozen encoder)" if r["freeze_encoder"] else ""
-        title = f"{r['method'].upper()}, {r['scheme']}{phase} (silhouette {r['silhouette']:.2f})"
+        scheme = "uniform t with the uniform_sigma encoder frozen (phase 2)" if r["freeze_encoder"] else r["scheme"]
+        title = f"{r['method'].upper()}, {scheme} (silhouette {r['silhouette']:.2f})"
         figures.latent_scatter(z["codes_test"][0], z["y_test"], title, path)
         out.append({"title": title, "path": rel(path)})
     return out

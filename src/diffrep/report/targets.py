@@ -8,6 +8,7 @@ from importlib import resources
 import yaml
 
 from diffrep.config import Config
+from diffrep.report.verdicts import Comparison
 
 OUTSIDE_HEADING = "Targets outside this profile"
 
@@ -23,6 +24,7 @@ class Target:
     claim: str
     rule: str
     thresholds: dict[str, float] = field(default_factory=dict)
+    compare: dict[str, dict] = field(default_factory=dict)
     values: dict = field(default_factory=dict)
     needs: list[str] = field(default_factory=list)
     outside: str = ""
@@ -30,6 +32,12 @@ class Target:
     @property
     def name(self) -> str:
         return f"{self.paper} {self.ref}"
+
+    def comparison(self, key: str) -> Comparison:
+        """How one part of the claim compares A with B (`compare` in targets.yaml), fixed before any result."""
+        if key not in self.compare:
+            raise KeyError(f"target {self.id!r} has no comparison {key!r} in targets.yaml")
+        return Comparison(**self.compare[key])
 
 
 @cache
