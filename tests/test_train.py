@@ -84,3 +84,13 @@ def test_corrupt_or_foreign_checkpoint_is_a_clear_error(tmp_path):
     sched = Schedule(20, 8, 1e-2, 0, 1.0, 0.9, 10, 5, 0)
     with pytest.raises(CheckpointError, match="another configuration"):
         fit(new_state(model, model.parameters(), sched), loss, torch.randn(64, 4), sched, tmp_path, "other")
+
+
+def test_a_resume_removes_the_half_written_files_of_the_killed_run(tmp_path):
+    """SIGKILL during an atomic write leaves its temporary file (no cleanup runs); the resumed run deletes it."""
+    loss = lambda m, x, g: (m(x) - x).pow(2).sum(1)  # noqa: E731
+    tiny(tmp_path, loss, iterations=10)
+    orphan = tmp_path / ".metrics.csv.abc123.tmp"
+    orphan.write_text("partial")
+    tiny(tmp_path, loss, iterations=20)
+    assert not orphan.exists() and (tmp_path / "metrics.csv").is_file()

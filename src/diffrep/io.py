@@ -30,6 +30,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def remove_orphans(folder: Path) -> list[Path]:
+    """Delete the temporary files `atomic_path` left in `folder` when its process was killed (SIGKILL runs no
+    cleanup); the files they were to replace are whole, old or new."""
+    orphans = sorted(folder.glob(".*.tmp")) if folder.is_dir() else []
+    for p in orphans:
+        p.unlink(missing_ok=True)
+    return orphans
+
+
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from diffrep.io import atomic_path, write_json, write_text
+from diffrep.io import atomic_path, remove_orphans, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +189,7 @@ def fit(state: State, loss_fn: LossFn, data: torch.Tensor, sched: Schedule, out_
     of the schedule's snapshot steps; a resumed run writes the earlier ones again from the checkpoint's copies."""
     ckpt, metrics_path = out_dir / "ckpt.pt", out_dir / "metrics.csv"
     if ckpt.is_file():
+        remove_orphans(out_dir)  # a killed run's half-written files
         load_checkpoint(state, ckpt, fingerprint)
         log.info("resumed %s from %s at step %d", desc, ckpt, state.step)
         if snapshot is not None:
