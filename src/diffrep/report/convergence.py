@@ -10,7 +10,7 @@ pretrained code, an LSGM verdict each run's own NELBO) say so and give that quan
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
