@@ -223,7 +223,8 @@ class SemisupExperiment:
 
     A setting is `<pretraining>[+mixup][@short]`: pretraining none, drl, vdrl, drl_mixup (mixup during
     pretraining), ae (binary cross-entropy autoencoder) or drl_tsearch (DRL, t chosen by the t-search);
-    `+mixup` applies mixup in the LaplaceNet training; `@short` uses `short_iterations` (DRL Tables 4, 5);
+    `+mixup` applies mixup in the supervised warm-up (the authors' `--mixup`: their pseudo-label phase always mixes);
+    `@short` uses `short_iterations` (DRL Tables 4, 5);
     `supervised` is the warm-up alone with its own cosine decay (the supervised-only baseline).
     """
 
@@ -246,13 +247,17 @@ class SemisupExperiment:
     iterations: int = field(default=260, metadata=schema("pseudo-labelling + one epoch each (DRL A.6)", minimum=0))
     short_iterations: int = field(default=90, metadata=schema(
         "the 100-epoch budget of DRL Tables 4, 5: 10 warm-up epochs + 90", minimum=0))
-    batch_size: int = field(default=100, metadata=schema(minimum=2))
+    batch_size: int = field(default=100, metadata=schema(minimum=4))
+    labelled_batch: int = field(default=50, metadata=schema(
+        "labelled images in each batch of the pseudo-label phase, the rest pseudo-labelled (LaplaceNet: 50 of 100)",
+        minimum=1))
     lr: float = field(default=0.03, metadata=schema(exclusiveMinimum=0, maximum=1))
     momentum: float = field(default=0.9, metadata=schema(minimum=0, exclusiveMaximum=1))
     weight_decay: float = field(default=5e-4, metadata=schema(minimum=0))
     knn: int = field(default=50, metadata=schema(minimum=1))
     alpha: float = field(default=0.99, metadata=schema(exclusiveMinimum=0, exclusiveMaximum=1))
-    t_grid: int = field(default=11, metadata=schema("equally spaced t in [0.001, 1] for the t-search", minimum=2))
+    t_grid: int = field(default=11, metadata=schema(
+        "equally spaced t in [0, 1], clipped to [0.01, 0.99], for the t-search", minimum=2))
     snapshots: int = snapshots_field()
 
 
@@ -583,6 +588,10 @@ def _check_references(raw: dict[str, Any], origin: str) -> None:
     if missing:
         raise ConfigError(f"{origin}: experiments.semisup.labels: no label counts for {missing}")
     defaults = SemisupExperiment()
+    batch, labelled = (semisup.get(k, getattr(defaults, k)) for k in ("batch_size", "labelled_batch"))
+    if labelled >= batch - 1:
+        raise ConfigError(f"{origin}: experiments.semisup.labelled_batch: {labelled} labelled images leave fewer than "
+                          f"two pseudo-labelled ones in a batch of {batch}")
     used = {parse_setting(s).pretraining for s in semisup.get("settings", defaults.settings)} - {"none"}
     listed = set(semisup.get("pretrainings", defaults.pretrainings))
     if used != listed:

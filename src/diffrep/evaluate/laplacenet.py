@@ -1,13 +1,15 @@
 """LaplaceNet (Sellars et al. 2021): pseudo-labels from the graph Laplacian of the classifier's features.
 
-Training (DRL A.6 and the authors' code): a supervised warm-up on the labelled images, then iterations that
-each assign pseudo-labels to every training image by label propagation on a k-nearest-neighbour graph of the
-classifier's L2-normalised hidden features and train one epoch on them, the loss weighted by each pseudo-label's
-certainty; SGD with Nesterov momentum 0.9, weight decay 5e-4, lr 0.03 decayed by a cosine over the whole run,
-and optionally mixup with one lambda ~ Beta(1, 1) per batch.
+Training (DRL A.6 and the authors' code): a supervised warm-up on the labelled images (mixup where the setting
+asks), then iterations that each assign pseudo-labels to every training image by label propagation on a
+k-nearest-neighbour graph of the classifier's L2-normalised hidden features and train one epoch over the unlabelled
+images, each batch 50 pseudo-labelled and 50 labelled images, mixup always on (one lambda ~ Beta(1, 1) per batch),
+the cross-entropy unweighted (the certainty weights are computed and not used); SGD with Nesterov momentum 0.9,
+weight decay 5e-4, lr 0.03 decayed by a cosine over the whole run.
 """
 from __future__ import annotations
 
+import logging
 import math
 import sys
 from collections.abc import Callable
@@ -24,6 +26,7 @@ from tqdm import tqdm
 from diffrep.objectives import mixup
 
 CG_TOL, CG_ITERATIONS = 1e-3, 30  # LaplaceNet's conjugate-gradient settings
+log = logging.getLogger(__name__)
 
 
 def _check_propagation_inputs(features: np.ndarray, labels: np.ndarray, labelled: np.ndarray, k: int) -> int:
@@ -142,7 +145,6 @@ class Optimisation:
     lr: float
     momentum: float
     weight_decay: float
-    batch_size: int
     total_steps: int
     step: int = 0
 
@@ -155,31 +157,42 @@ class Optimisation:
         return 0.5 * self.lr * (1.0 + math.cos(math.pi * min(self.step / max(self.total_steps, 1), 1.0)))
 
 
+def batches_per_epoch(n: int, batch_size: int) -> int:
+    """Batches of an epoch over n images: a last batch of one image is dropped (batch norm needs two)."""
+    full, rest = divmod(n, batch_size)
+    return full + (rest > 1) if full else 1
+
+
 def epoch_batches(n: int, batch_size: int, g: torch.Generator) -> list[torch.Tensor]:
-    """A shuffled epoch in batches; a last batch of one image is dropped (batch norm needs two)."""
-    batches = list(torch.randperm(n, generator=g).split(batch_size))
-    return batches[:-1] if len(batches) > 1 and len(batches[-1]) < 2 else batches
+    """A shuffled epoch of indices in `batches_per_epoch` batches."""
+    return list(torch.randperm(n, generator=g).split(batch_size))[:batches_per_epoch(n, batch_size)]
 
 
-def weighted_loss(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Mean of the per-image cross-entropy times the pseudo-label's weight."""
-    return (nn.functional.cross_entropy(logits, y, reduction="none") * w).mean()
+def labelled_stream(n: int, per_batch: int, batches: int, g: torch.Generator) -> list[torch.Tensor]:
+    """`batches` groups of `per_batch` labelled indices from reshuffled passes over the n labelled images, chained
+    (LaplaceNet's endless labelled stream)."""
+    passes = -(-per_batch * batches // n)
+    return list(torch.cat([torch.randperm(n, generator=g) for _ in range(passes)]).split(per_batch))[:batches]
 
 
-def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, optim: Optimisation, x: torch.Tensor, y: torch.Tensor,
-                w: torch.Tensor, use_mixup: bool, g: torch.Generator) -> float:
-    """One epoch of (weighted, optionally mixed-up) cross-entropy; returns the mean batch loss."""
+def cross_entropy(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, use_mixup: bool,
+                  g: torch.Generator) -> torch.Tensor:
+    """Mean cross-entropy of a batch, unweighted (the authors compute the certainty weights and do not use them);
+    with mixup, of the mixed images against both labels."""
+    if not use_mixup:
+        return nn.functional.cross_entropy(model.classify(xb), yb)
+    xb, perm, lam = mixup(xb, g)
+    logits = model.classify(xb)
+    return lam * nn.functional.cross_entropy(logits, yb) + (1 - lam) * nn.functional.cross_entropy(logits, yb[perm])
+
+
+def train_steps(model: nn.Module, opt: torch.optim.Optimizer, optim: Optimisation,
+                batches: list[tuple[torch.Tensor, torch.Tensor]], use_mixup: bool, g: torch.Generator) -> float:
+    """One optimiser step per (images, labels) batch at the cosine lr; returns the mean batch loss."""
     model.train()
     losses = []
-    for idx in epoch_batches(x.shape[0], optim.batch_size, g):
-        idx = idx.to(x.device)
-        xb, yb, wb = x[idx], y[idx], w[idx]
-        if use_mixup:
-            xb, perm, lam = mixup(xb, g)
-            logits = model.classify(xb)
-            loss = lam * weighted_loss(logits, yb, wb) + (1 - lam) * weighted_loss(logits, yb[perm], wb[perm])
-        else:
-            loss = weighted_loss(model.classify(xb), yb, wb)
+    for xb, yb in batches:
+        loss = cross_entropy(model, xb, yb, use_mixup, g)
         for group in opt.param_groups:
             group["lr"] = optim.cosine_lr()
         opt.zero_grad(set_to_none=True)
@@ -206,53 +219,80 @@ class Semisup:
     labelled: np.ndarray
     warmup_epochs: int
     iterations: int
-    use_mixup: bool
+    warmup_mixup: bool
     k: int
     alpha: float
+    batch_size: int
+    labelled_batch: int
 
-    def labelled_data(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        idx = torch.from_numpy(np.flatnonzero(self.labelled)).to(self.x.device)
-        return self.x[idx], self.y[idx], torch.ones(len(idx), device=self.x.device)
+    def __post_init__(self):
+        if not 0 < self.labelled_batch < self.batch_size - 1:
+            raise ValueError(f"a batch of {self.batch_size} needs at least two pseudo-labelled images besides its "
+                             f"{self.labelled_batch} labelled ones")
+        if self.labelled.all():
+            raise ValueError("every training image is labelled: LaplaceNet needs unlabelled ones")
+
+    def indices(self, mask: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.flatnonzero(mask)).to(self.x.device)
+
+    def warmup_batches(self, g: torch.Generator) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """An epoch over the labelled images in batches of `batch_size`."""
+        idx = self.indices(self.labelled)
+        return [(self.x[idx[b]], self.y[idx[b]]) for b in epoch_batches(len(idx), self.batch_size, g)]
+
+    def pseudo_batches(self, pseudo: torch.Tensor, g: torch.Generator) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """An epoch over the unlabelled images with their pseudo-labels, each batch completed by `labelled_batch`
+        labelled images with their labels (LaplaceNet: 50 + 50)."""
+        unl, lab = self.indices(~self.labelled), self.indices(self.labelled)
+        chunks = epoch_batches(len(unl), self.batch_size - self.labelled_batch, g)
+        stream = labelled_stream(len(lab), self.labelled_batch, len(chunks), g)
+        batches = []
+        for u, l in zip(chunks, stream):
+            iu, il = unl[u.to(unl.device)], lab[l.to(lab.device)]
+            batches.append((torch.cat([self.x[il], self.x[iu]]), torch.cat([self.y[il], pseudo[iu]])))
+        return batches
+
+    def total_steps(self) -> int:
+        """Optimiser steps of the warm-up and the pseudo-label phase, for the cosine decay."""
+        warm = batches_per_epoch(int(self.labelled.sum()), self.batch_size)
+        epoch = batches_per_epoch(int((~self.labelled).sum()), self.batch_size - self.labelled_batch)
+        return self.warmup_epochs * warm + self.iterations * epoch
 
 
 def warm_up(model: nn.Module, opt, optim: Optimisation, run: Semisup, g: torch.Generator) -> float:
-    """The supervised warm-up on the labelled images (no mixup); returns the last epoch's training loss."""
-    xl, yl, wl = run.labelled_data()
+    """The supervised warm-up on the labelled images (mixup where the setting asks); returns the last epoch's loss."""
     loss = float("nan")
     for _ in range(run.warmup_epochs):
-        loss = train_epoch(model, opt, optim, xl, yl, wl, False, g)
+        loss = train_steps(model, opt, optim, run.warmup_batches(g), run.warmup_mixup, g)
     return loss
 
 
-def pseudo_label_step(model: nn.Module, run: Semisup) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Pseudo-labels and weights of all training images from the current features; their accuracy on the unlabelled."""
+def pseudo_label_step(model: nn.Module, run: Semisup) -> tuple[torch.Tensor, float]:
+    """Pseudo-labels of all training images from the current features, and their accuracy on the unlabelled."""
     y = run.y.cpu().numpy()
-    pseudo, weights = propagate_labels(hidden_features(model, run.x), y, run.labelled, run.k, run.alpha)
+    pseudo, _ = propagate_labels(hidden_features(model, run.x), y, run.labelled, run.k, run.alpha)
     unl = ~run.labelled
-    acc = float((pseudo[unl] == y[unl]).mean()) if unl.any() else float("nan")
-    dev = run.x.device
-    return torch.from_numpy(pseudo).to(dev), torch.from_numpy(weights).float().to(dev), acc
+    return torch.from_numpy(pseudo).to(run.x.device), float((pseudo[unl] == y[unl]).mean())
 
 
 def laplacenet_phase(model: nn.Module, opt, optim: Optimisation, run: Semisup, g: torch.Generator,
-                     desc: str = "laplacenet") -> float:
-    """Alternate pseudo-labelling and one epoch on the pseudo-labels; returns the last pseudo-label accuracy."""
-    pseudo_acc = float("nan")
-    for _ in tqdm(range(run.iterations), desc=desc, file=sys.stderr, mininterval=5.0):
-        pseudo, weights, pseudo_acc = pseudo_label_step(model, run)
-        train_epoch(model, opt, optim, run.x, pseudo, weights, run.use_mixup, g)
-    return pseudo_acc
-
-
-def total_steps(run: Semisup, batch_size: int) -> int:
-    """Optimiser steps of the warm-up and the pseudo-label phase, for the cosine decay."""
-    per_epoch = lambda n: max(1, math.ceil(n / batch_size))
-    return run.warmup_epochs * per_epoch(int(run.labelled.sum())) + run.iterations * per_epoch(len(run.y))
+                     desc: str = "laplacenet") -> list[float]:
+    """Alternate pseudo-labelling and one mixed-up epoch on 50 labelled + 50 pseudo-labelled batches (the authors'
+    phase: mixup always on); returns each graph's pseudo-label accuracy, the first one's predicting the result."""
+    accuracies = []
+    for i in tqdm(range(run.iterations), desc=desc, file=sys.stderr, mininterval=5.0):
+        pseudo, acc = pseudo_label_step(model, run)
+        accuracies.append(acc)
+        if i == 0:
+            log.info("%s: the first graph's pseudo-labels are %.1f %% right", desc, 100 * acc)
+        train_steps(model, opt, optim, run.pseudo_batches(pseudo, g), True, g)
+    return accuracies
 
 
 def t_search(make_model: Callable[[], nn.Module], optim: Optimisation, run: Semisup, grid: list[float],
              seed: int) -> tuple[nn.Module, torch.optim.Optimizer, Optimisation, float]:
-    """DRL A.6: the warm-up from the pretrained weights with t set to each value of `grid`; keep the lowest loss."""
+    """DRL A.6: the warm-up from the pretrained weights with t set to each value of `grid`; keep the lowest loss.
+    (With t before the BatchNorm, as the authors have it, the warm-ups differ only through the running statistics.)"""
     best = None
     for t in grid:
         model, trial = make_model(), Optimisation(**vars(optim))

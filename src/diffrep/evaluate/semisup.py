@@ -20,7 +20,6 @@ from diffrep.evaluate.laplacenet import (
     balanced_labelled_mask,
     laplacenet_phase,
     t_search,
-    total_steps,
     warm_up,
 )
 from diffrep.evaluate.representation import accuracy
@@ -32,8 +31,8 @@ def settings_for(sx: SemisupExperiment, pretraining: str) -> list[Setting]:
 
 
 def t_grid(n: int) -> list[float]:
-    """n equally spaced t in [0.001, 1] (DRL A.6: 11 values)."""
-    return [float(t) for t in np.linspace(0.001, 1.0, n)]
+    """n equally spaced t in [0, 1] clipped to [0.01, 0.99] (the authors' t-search: 11 values; t = 1 has no logit)."""
+    return [float(t) for t in np.clip(np.linspace(0.0, 1.0, n), 0.01, 0.99)]
 
 
 def one_run(make_model: Callable[[], nn.Module], sx: SemisupExperiment, setting: Setting, run: Semisup,
@@ -41,21 +40,22 @@ def one_run(make_model: Callable[[], nn.Module], sx: SemisupExperiment, setting:
     """Warm-up (or t-search), supervised accuracy, then the LaplaceNet phase; the row of results."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    optim = Optimisation(sx.lr, sx.momentum, sx.weight_decay, sx.batch_size, total_steps(run, sx.batch_size))
+    optim = Optimisation(sx.lr, sx.momentum, sx.weight_decay, run.total_steps())
     start = time.perf_counter()
     if setting.t_search:
         model, opt, optim, t0 = t_search(make_model, optim, run, t_grid(sx.t_grid), seed)
     else:
         model = make_model()
-        t0 = model.t.item()  # the pretrained encoder's learnt t, not the 0.5 it started from (DRL A.6)
+        t0 = model.t.item()  # 0.5: loading resets it (the authors' logit(0.5))
         opt = optim.optimizer(model)
         warm_up(model, opt, optim, run, g)
     warm = accuracy(model.eval().classify, *test)
-    pseudo = laplacenet_phase(model, opt, optim, run, g, desc=setting.name) if run.iterations else float("nan")
+    graphs = laplacenet_phase(model, opt, optim, run, g, desc=setting.name) if run.iterations else [float("nan")]
     return {"setting": setting.name, "pretraining": setting.pretraining, "t_search": setting.t_search,
             "mixup": setting.mixup, "short": setting.short, "supervised_only": setting.supervised_only,
             "seed": seed, "t_init": t0, "t_final": model.t.item(), "warmup_accuracy": warm,
-            "pseudo_label_accuracy": pseudo, "accuracy": accuracy(model.eval().classify, *test),
+            "first_graph_accuracy": graphs[0], "pseudo_label_accuracy": graphs[-1],
+            "accuracy": accuracy(model.eval().classify, *test),
             "iterations": run.iterations, "warmup_epochs": run.warmup_epochs, "seconds": time.perf_counter() - start}
 
 
@@ -69,6 +69,7 @@ def semisup_rows(make_model: Callable[[], nn.Module], sx: SemisupExperiment, set
             labelled = balanced_labelled_mask(train[1].cpu().numpy(), n, np.random.default_rng(seed))
             for setting in settings:
                 iterations = 0 if setting.supervised_only else sx.short_iterations if setting.short else sx.iterations
-                run = Semisup(train[0], train[1], labelled, sx.warmup_epochs, iterations, setting.mixup, sx.knn, sx.alpha)
+                run = Semisup(train[0], train[1], labelled, sx.warmup_epochs, iterations, setting.mixup, sx.knn,
+                              sx.alpha, sx.batch_size, sx.labelled_batch)
                 rows.append({"labels": n, **one_run(make_model, sx, setting, run, test, seed)})
     return rows

@@ -1,12 +1,14 @@
 """Pretraining of LaplaceNet's classifier (DRL A.6, Tables 1, 4-7) and the classifier that starts from it.
 
-The encoder is the classifier's WRN, time-conditioned through its own learnable t; its hidden layer is the code
-of a DRL (or VDRL) model whose score network is the code-conditioned score U-Net, or of an autoencoder with a
-binary cross-entropy reconstruction. Each pretraining is a registered method (`wrn_<pretraining>`), trained by
-`train_run` like every other model.
+The encoder is the classifier's WRN: in DRL (or VDRL) pretraining it is E(x0, t), each sample's diffusion time
+in every block, and its hidden layer (VDRL: a Gaussian head on it) is the code that conditions the score U-Net; the
+autoencoder pretraining decodes the hidden layer with a binary cross-entropy. Each pretraining is a registered
+method (`wrn_<pretraining>`), trained by `train_run` like every other model, and, as in the authors' code, saves
+its raw weights, not an average (`WRNPretraining.schedule`).
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -17,14 +19,15 @@ from diffrep.methods.base import DataShape, Method, RunSpec, register
 from diffrep.methods.drl import DRLModel, drl_loss
 from diffrep.methods.score import score_unet
 from diffrep.nets.encoder import Decoder
-from diffrep.nets.wrn import WideResNet
+from diffrep.nets.wrn import LAPLACENET_T, WideResNet
 from diffrep.objectives import bce_reconstruction_objective, mixup
 from diffrep.sde import build_sde
+from diffrep.train import Schedule
 
 
 def build_wrn(cfg: Config, dataset: str, image_shape: tuple[int, int, int], num_classes: int,
               probabilistic: bool = False) -> WideResNet:
-    """The classifier / encoder: WRN-depth-width whose blocks see the embedding of log noise_level(t), t learnable."""
+    """The classifier / encoder: WRN-depth-width whose blocks see the embedding of log noise_level(t)."""
     sx, emb_dim = cfg.experiments.semisup, cfg.datasets[dataset].net.emb_dim
     return WideResNet(image_shape[0], num_classes, sx.depth, sx.width, emb_dim, sigma=build_sde(cfg.sde).noise_level,
                       probabilistic=probabilistic)
@@ -50,9 +53,14 @@ class WRNPretraining(Method):
     def iterations(self, cfg: Config, spec: RunSpec) -> int:
         return own_budget(cfg, spec.dataset, "semisup", "pretrain_iterations")
 
+    def schedule(self, cfg: Config, spec: RunSpec) -> Schedule:
+        """The common schedule with no weight averaging: the authors' checkpoint holds the raw weights, whose
+        BatchNorm statistics belong to them (EMA decay 0 makes the saved model the trained one)."""
+        return replace(super().schedule(cfg, spec), ema=0.0)
+
 
 class WRNDRL(WRNPretraining):
-    """DRL eq. 8 with the WRN's own t as the encoder; VDRL with a Gaussian code; drl_mixup on mixed-up images."""
+    """DRL eq. 8 with the WRN as E(x0, t); VDRL with a Gaussian code from its head; drl_mixup on mixed-up images."""
 
     def __init__(self, pretraining: str, probabilistic: bool = False, use_mixup: bool = False):
         self.name, self.probabilistic, self.use_mixup = pretraining_method(pretraining), probabilistic, use_mixup
@@ -89,10 +97,12 @@ register(WRNAutoEncoder())
 
 
 def load_pretrained(classifier: WideResNet, path: str | Path) -> None:
-    """Start the classifier from a pretrained encoder (its hidden layers; the class head and logvar head are not kept)."""
+    """Start the classifier from a pretrained encoder: every tensor of its WRN (BatchNorm statistics and time MLP
+    included) but the class head and VDRL's code head; its own t set to LAPLACENET_T (the authors' loading)."""
     state = torch.load(path, map_location="cpu", weights_only=False)["state"]
     encoder = {k.removeprefix("encoder."): v for k, v in state.items()
-               if k.startswith("encoder.") and not k.startswith(("encoder.fc.", "encoder.logvar."))}
+               if k.startswith("encoder.") and not k.startswith(("encoder.fc.", "encoder.head."))}
     missing, unexpected = classifier.load_state_dict(encoder, strict=False)
     if unexpected or any(not k.startswith("fc.") for k in missing):
         raise ValueError(f"{path} does not fit this classifier: missing {missing}, unexpected {unexpected}")
+    classifier.set_t(LAPLACENET_T)

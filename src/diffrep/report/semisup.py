@@ -45,15 +45,18 @@ def load_results(res: Path, pretrainings: list[str]) -> pd.DataFrame:
     return pd.concat([pd.read_csv(res / f"{p}.csv") for p in ["none", *pretrainings]], ignore_index=True)
 
 
-def percent(df: pd.DataFrame) -> pd.DataFrame:
-    """The per-seed rows with the test accuracy in %."""
-    return df.assign(accuracy=100 * df["accuracy"])
+def percent(df: pd.DataFrame, columns: tuple[str, ...] = ("accuracy",)) -> pd.DataFrame:
+    """The per-seed rows with the accuracies in `columns` in %."""
+    return df.assign(**{name: 100 * df[name] for name in columns})
 
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy (%) mean, std and seed count per setting and label count; mean final t."""
-    agg = percent(df).groupby(["labels", "setting"], sort=False).agg(
+    """Accuracy (%) mean, std and seed count per setting and label count; mean warm-up and first-graph accuracy;
+    mean start and final t."""
+    rows = percent(df, ("accuracy", "warmup_accuracy", "first_graph_accuracy"))
+    agg = rows.groupby(["labels", "setting"], sort=False).agg(
         mean=("accuracy", "mean"), std=("accuracy", "std"), seeds=("seed", "nunique"),
+        warmup=("warmup_accuracy", "mean"), first_graph=("first_graph_accuracy", "mean"),
         t_init=("t_init", "mean"), t_final=("t_final", "mean"), iterations=("iterations", "first"))
     return agg.reset_index()
 
@@ -65,6 +68,8 @@ def table_rows(agg: pd.DataFrame, dataset: str) -> list[dict]:
         paper, where = paper_number(dataset, int(r["labels"]), r["setting"])
         rows.append({"labels": int(r["labels"]), "setting": r["setting"], "iterations": int(r["iterations"]),
                      "accuracy": f"{r['mean']:.2f} ± {0.0 if np.isnan(r['std']) else r['std']:.2f}",
+                     "warmup": f"{r['warmup']:.1f}",
+                     "first_graph": "–" if np.isnan(r["first_graph"]) else f"{r['first_graph']:.1f}",
                      "t": f"{r['t_init']:.2f} → {r['t_final']:.2f}", "seeds": int(r["seeds"]),
                      "paper": "–" if paper is None else f"{paper:.2f} ({where})"})
     return rows
