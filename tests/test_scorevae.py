@@ -26,7 +26,7 @@ from diffrep.objectives import (
     scorevae_objective,
 )
 from diffrep.sampling import sample
-from diffrep.sde import VPSDE
+from diffrep.sde import VESDE, VPSDE
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 D = torch.float64  # closed forms: compare in double precision
@@ -202,3 +202,10 @@ def test_classifier_distance_is_zero_for_identical_images_and_bounded():
     assert classifier_distances(clf, x, x).abs().max() < 1e-6
     d = classifier_distances(clf, x, y)
     assert ((d >= 0) & (d <= 4 + 1e-6)).all()
+
+
+@pytest.mark.parametrize("sde", [VPSDE(), VESDE()], ids=["vp", "ve"])
+def test_likelihood_weight_stays_on_the_device_of_t(sde):
+    """On torch's meta device (as on a GPU) a weight built from a CPU tensor fails; it must follow t."""
+    weight = likelihood_weight(sde, torch.rand(4, device="meta"))
+    assert weight.device.type == "meta" and weight.shape == (4,)

@@ -363,7 +363,7 @@ def sigma2_weight(sde: SDE, t: torch.Tensor) -> torch.Tensor:
 
 def likelihood_weight(sde: SDE, t: torch.Tensor) -> torch.Tensor:
     """lambda(t) = g(t)^2 (ScoreVAE App. A.1, Song et al. 2021 Thm. 1), relative to sigma_t^2: g^2 / sigma_t^2."""
-    _, g = sde.sde(torch.zeros(1), t)
+    _, g = sde.sde(torch.zeros(1, dtype=t.dtype, device=t.device), t)  # on t's device: a CPU x fails on a GPU
     return g**2 / sde.noise_level(t) ** 2
 
 
