@@ -129,7 +129,7 @@ def train_stage(tmp_path, cfg, name, x, y, init=None, freeze=False):
     return tmp_path / name / "model.pt"
 
 
-def test_stage2_resumes_after_a_kill_to_the_same_weights(tmp_path, monkeypatch):
+def test_stage2_resumes_after_a_kill_to_the_same_weights(tmp_path, monkeypatch, caplog):
     cfg = small_config()
     x, y = digits_like()
     vae = train_stage(tmp_path, cfg, "lsgm-vae", x, y)
@@ -146,7 +146,10 @@ def test_stage2_resumes_after_a_kill_to_the_same_weights(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         train_stage(tmp_path / "killed", cfg, "lsgm-vp-drop_sigma2t_iw-ll_iw", x, y, str(vae))
     monkeypatch.setattr(train, "train_step", step)
-    resumed = train_stage(tmp_path / "killed", cfg, "lsgm-vp-drop_sigma2t_iw-ll_iw", x, y, str(vae))
+    caplog.clear()
+    with caplog.at_level("INFO", logger="diffrep"):
+        resumed = train_stage(tmp_path / "killed", cfg, "lsgm-vp-drop_sigma2t_iw-ll_iw", x, y, str(vae))
+    assert any(r.getMessage().startswith("resumed") and r.getMessage().endswith("at step 10") for r in caplog.records)
     a, b = (torch.load(p, weights_only=False)["state"] for p in (whole, resumed))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert json.loads((whole.parent / train.DIVERGENCE).read_text())["diverged"] is False

@@ -336,7 +336,9 @@ def test_resume_after_kill_through_the_cli(repo):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (repo / "killed" / "model.pt").exists(), "the kill came after the end; nothing was resumed"
-    run([*base, "--out", "killed"], repo)
+    kept = torch.load(repo / "killed" / "ckpt.pt", weights_only=False)["step"]
+    rerun = run([*base, "--out", "killed"], repo)
+    assert kept > 0 and f"at step {kept}" in rerun.stderr and "resumed" in rerun.stderr, rerun.stderr[-2000:]
     a = torch.load(repo / "whole" / "model.pt", weights_only=False)["state"]
     b = torch.load(repo / "killed" / "model.pt", weights_only=False)["state"]
     assert all(torch.equal(a[k], b[k]) for k in a)

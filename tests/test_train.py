@@ -11,8 +11,9 @@ import torch
 from diffrep.train import CheckpointError, NonFiniteLossError, Schedule, fit, new_state
 
 SCRIPT = r"""
-import sys, torch
+import logging, sys, torch
 from pathlib import Path
+logging.basicConfig(level=logging.INFO)
 from diffrep.train import Schedule, fit, new_state
 torch.set_num_threads(1)
 torch.manual_seed(0)
@@ -28,9 +29,9 @@ torch.save({"model": state.model.state_dict(), "ema": state.ema.state_dict()}, P
 """
 
 
-def run_script(out: Path, iterations: int) -> subprocess.Popen:
+def run_script(out: Path, iterations: int, stderr=subprocess.DEVNULL) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", SCRIPT, str(out), str(iterations)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=stderr, text=True)
 
 
 def test_kill_9_then_resume_gives_identical_weights_and_metrics(tmp_path):
@@ -43,7 +44,11 @@ def test_kill_9_then_resume_gives_identical_weights_and_metrics(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert (killed / "ckpt.pt").exists() and not (killed / "final.pt").exists(), "kill came too late to test resume"
-    assert run_script(killed, 1000).wait(timeout=300) == 0
+    kept = torch.load(killed / "ckpt.pt", weights_only=False)["step"]
+    rerun = run_script(killed, 1000, stderr=subprocess.PIPE)
+    _, log = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0
+    assert f"at step {kept}" in log and "resumed" in log and kept > 0, "a restart from step 0 would give these weights too"
     a, b = torch.load(whole / "final.pt"), torch.load(killed / "final.pt")
     for key in ("model", "ema"):
         for name in a[key]:
