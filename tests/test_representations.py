@@ -4,7 +4,11 @@ import numpy as np
 import pandas as pd
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import silhouette_score
 from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from diffrep.evaluate.representation import best_t, labelled_subset, pca_codes, protocol
@@ -28,7 +32,15 @@ def test_pca_codes_score_what_an_svm_on_pca_features_scores():
         ours = next(r["value"] for r in rows if r["metric"] == "svm" and r["labels"] == 30 and r["draw"] == draw)
         assert ours == direct
     probe = next(r["value"] for r in rows if r["metric"] == "linear_probe")
-    assert 0.85 < probe <= 1 and {r["metric"] for r in rows} == {"silhouette", "linear_probe", "svm", "knn"}
+    scaler = StandardScaler().fit(train)
+    direct = LogisticRegression(max_iter=2000).fit(scaler.transform(train), y_tr).score(scaler.transform(test), y_te)
+    assert probe == direct and 0.85 < probe <= 1
+    idx = labelled_subset(y_tr, 30, np.random.default_rng(0))  # the first draw
+    direct_knn = (KNeighborsClassifier(5).fit(train[idx], y_tr[idx]).predict(test) == y_te).mean()
+    assert next(r["value"] for r in rows if r["metric"] == "knn" and r["labels"] == 30 and r["draw"] == 0) == direct_knn
+    silhouette = next(r["value"] for r in rows if r["metric"] == "silhouette")
+    assert silhouette == silhouette_score(test, y_te)
+    assert {r["metric"] for r in rows} == {"silhouette", "linear_probe", "svm", "knn"}
     assert len(rows) == 2 + 2 * 2 * 2
 
 
