@@ -65,7 +65,9 @@ def _semisup(cfg, name: str, res: Path, rng) -> None:
     sx = cfg.experiments.semisup
     (res / "semisup").mkdir(parents=True)
     rows = [{"labels": n, "setting": s, "seed": seed, "accuracy": rng.uniform(0.3, 0.9), "t_init": 0.5,
-             "t_final": rng.uniform(0.3, 0.7), "iterations": 0 if s == "supervised" else sx.iterations}
+             "t_final": rng.uniform(0.3, 0.7), "iterations": 0 if s == "supervised" else sx.iterations,
+             "warmup_accuracy": rng.uniform(0.3, 0.6),
+             "first_graph_accuracy": float("nan") if s == "supervised" else rng.uniform(0.3, 0.9)}
             for n in sx.labels[name] for s in sx.settings for seed in sx.seeds]
     pretraining = [s.split("+")[0].removesuffix("@short").removesuffix("_tsearch") for s in sx.settings]
     frame = pd.DataFrame(rows).assign(pretraining=lambda f: f["setting"].map(dict(zip(sx.settings, pretraining))))
